@@ -1,0 +1,48 @@
+# The course's commands. `make book` and `make test` are the README's two commands;
+# each sets up .venv first (once: a stamp file records what was installed).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+
+# Matplotlib draws to files, never to a screen.
+export MPLBACKEND := Agg
+
+.PHONY: help venv book test unit notebooks execute clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+# Reinstall only when requirements.txt or pyproject.toml is newer than the stamp.
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	@touch $@
+
+venv: $(STAMP)  ## create .venv and install requirements.txt (skipped when up to date)
+
+book: $(STAMP)  ## build the static HTML site into _build/html (warnings are errors)
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+	@test -f _build/html/index.html && echo "site: _build/html/index.html"
+
+test: $(STAMP)  ## unit tests + every notebook in smoke mode (nbval), then the strict book build
+	VAELIB_SMOKE=1 $(PY) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env \
+	    --cov=vaelib --cov-report=term-missing --cov-fail-under=90
+	$(MAKE) --no-print-directory book
+
+unit: $(STAMP)  ## only vaelib's unit tests and the notebook hygiene tests
+	$(PY) -m pytest tests
+
+execute: $(STAMP)  ## re-run every notebook in place, full mode, fresh kernel (refreshes committed outputs)
+	@for nb in $(NOTEBOOKS); do \
+	    echo "executing $$nb"; \
+	    env -u VAELIB_SMOKE $(VENV)/bin/jupyter-execute --inplace --timeout=-1 "$$nb"; \
+	done
+
+clean:  ## remove the built site (keeps .venv and data/)
+	rm -rf _build
