@@ -10,9 +10,6 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 
-# Matplotlib draws to files, never to a screen.
-export MPLBACKEND := Agg
-
 .PHONY: help venv book test unit notebooks execute clean
 
 help:  ## list the targets

@@ -18,7 +18,6 @@ from typing import Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .evaluate import evaluate
 from .losses import default_loss
@@ -88,6 +87,8 @@ def fit(
     history = History(device=str(device))
     if checkpoint is not None and Path(checkpoint).is_file():
         history = load_checkpoint(checkpoint, model, optimizer)
+    from tqdm.auto import tqdm  # imported here: in Jupyter, tqdm.auto may warn at import time
+
     bar = tqdm(range(len(history), epochs), desc="fit", unit="epoch", disable=not progress)
     with value_checks(False):  # the data was checked once, above
         for epoch in bar:

@@ -1,0 +1,100 @@
+"""Notebook hygiene: every chapter is in the book, stored from one clean run, and opens
+with a Colab badge and bootstrap that agree with _config.yml."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+REPO_URL = CONFIG["repository"]["url"].rstrip("/")
+BRANCH = CONFIG["repository"]["branch"]
+
+
+def _toc_files(node):
+    if isinstance(node, dict):
+        if "file" in node:
+            yield node["file"]
+        if "root" in node:
+            yield node["root"]
+        for value in node.values():
+            yield from _toc_files(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _toc_files(item)
+
+
+TOC = list(_toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text())))
+
+
+def _load(path):
+    return json.loads(path.read_text())
+
+
+def test_there_are_chapters_and_they_are_named_in_reading_order():
+    assert NOTEBOOKS, "notebooks/ holds no notebook"
+    for path in NOTEBOOKS:
+        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), path.name
+
+
+def test_every_notebook_is_in_the_toc_and_every_toc_entry_exists():
+    chapters = [entry for entry in TOC if entry.startswith("notebooks/")]
+    assert sorted(f"notebooks/{p.stem}" for p in NOTEBOOKS) == sorted(chapters)
+    assert chapters == sorted(chapters), "chapters must be listed in reading order"
+    for entry in TOC:
+        assert any((ROOT / f"{entry}{suffix}").is_file() for suffix in ("", ".md", ".ipynb")), entry
+    assert TOC[:3] == ["book/intro", "book/notation", "book/setup"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_outputs_come_from_one_clean_run(path):
+    code = [cell for cell in _load(path)["cells"] if cell["cell_type"] == "code"]
+    assert [cell["execution_count"] for cell in code] == list(range(1, len(code) + 1))
+    for cell in code:
+        for output in cell["outputs"]:
+            assert output["output_type"] != "error", f"error output stored: {output.get('evalue')}"
+            text = "".join(output.get("text", "")) if output.get("name") == "stderr" else ""
+            assert "Traceback" not in text and "Warning" not in text, text[:300]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_kernelspec_is_python3(path):
+    assert _load(path)["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_opens_with_colab_badge_and_colab_only_bootstrap(path):
+    cells = _load(path)["cells"]
+    owner_repo = REPO_URL.removeprefix("https://github.com/")
+    badge = f"https://colab.research.google.com/github/{owner_repo}/blob/{BRANCH}/notebooks/{path.name}"
+    first = "".join(cells[0]["source"])
+    assert cells[0]["cell_type"] == "markdown" and first.startswith("# ")
+    assert f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({badge})" in first
+    boot = cells[1]
+    source = "".join(boot["source"])
+    assert boot["cell_type"] == "code" and "hide-input" in boot["metadata"].get("tags", [])
+    assert 'if "google.colab" in sys.modules:' in source
+    assert f'"vaelib @ git+{REPO_URL}@{BRANCH}"' in source
+    assert "torch" not in source.split("if")[1].replace("torch is left alone", "")  # never installs torch
+    assert boot["outputs"] == []  # outside Colab it does nothing
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_code_cell_is_introduced_by_a_colon(path):
+    cells = _load(path)["cells"]
+    for before, cell in zip(cells[1:], cells[2:]):
+        if cell["cell_type"] == "code" and before["cell_type"] == "markdown":
+            text = "".join(before["source"]).rstrip()
+            assert text.endswith(":") or text.endswith("```"), text[-80:]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_function_is_defined_in_two_notebooks(path):
+    defined = {p: set(re.findall(r"^def (\w+)", "".join("".join(c["source"]) + "\n" for c in _load(p)["cells"] if c["cell_type"] == "code"), re.M)) for p in NOTEBOOKS}
+    for other, names in defined.items():
+        if other != path:
+            assert not defined[path] & names, f"{path.name} and {other.name} both define {defined[path] & names}"
