@@ -10,7 +10,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 
-.PHONY: help venv book test unit notebooks execute clean
+.PHONY: help venv book test unit execute bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,10 @@ execute: $(STAMP)  ## re-run every notebook in place, full mode, fresh kernel (r
 	    echo "executing $$nb"; \
 	    env -u VAELIB_SMOKE $(VENV)/bin/jupyter-execute --inplace --timeout=-1 "$$nb"; \
 	done
+
+# Options: make bench BENCH_ARGS="--device cuda --epochs 10 --dataset mnist --data-root data"
+bench: $(STAMP)  ## seconds per epoch: the source's DataLoader pipeline vs vaelib.fit (see bench/)
+	$(PY) bench/bench_fit.py $(BENCH_ARGS)
 
 clean:  ## remove the built site (keeps .venv and data/)
 	rm -rf _build

@@ -114,3 +114,10 @@ def test_default_data_root(monkeypatch, tmp_path):
     assert data_module.default_data_root() == tmp_path
     monkeypatch.delenv("VAELIB_DATA")
     assert data_module.default_data_root().name == "data"
+
+
+def test_without_torchvision_falls_back_and_says_why(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torchvision", None)
+    images, _ = load_mnist("test", root=tmp_path, download=True)
+    assert images.shape == (1000, 784)
+    assert "(torchvision not installed: pip install torchvision)" in capsys.readouterr().out

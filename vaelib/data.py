@@ -61,12 +61,11 @@ def load_mnist(
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     root = Path(root) if root is not None else default_data_root()
-    loaded = _load_torchvision(dataset, split, root, download)
+    loaded, why = _load_torchvision(dataset, split, root, download)
     if loaded is not None:
         images, labels = loaded
         source = f"torchvision {dataset} under {root}"
     else:
-        why = "download failed" if download else "no local copy, download=False"
         images, labels, source = _load_offline(dataset, split)
         source = f"{source} ({why})"
     images = torch.as_tensor(images, dtype=torch.float32).reshape(len(labels), -1) / 255.0
@@ -80,17 +79,19 @@ def load_mnist(
 
 
 def _load_torchvision(dataset: str, split: str, root: Path, download: bool):
-    """(uint8 images, labels) from torchvision, or None when it cannot get them."""
-    from torchvision import datasets
-
+    """((uint8 images, labels), None) from torchvision, or (None, why) when it cannot."""
+    try:
+        from torchvision import datasets
+    except ImportError:
+        return None, "torchvision not installed: pip install torchvision"
     cls = datasets.MNIST if dataset == "mnist" else datasets.FashionMNIST
     quiet = io.StringIO()  # torchvision prints each mirror it tries
     try:
         with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
             data = cls(str(root), train=(split == "train"), download=download)
     except (RuntimeError, OSError, ValueError):
-        return None
-    return data.data.numpy(), data.targets.numpy()
+        return None, "download failed" if download else "no local copy, download=False"
+    return (data.data.numpy(), data.targets.numpy()), None
 
 
 def _load_offline(dataset: str, split: str):

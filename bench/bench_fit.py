@@ -1,0 +1,139 @@
+"""Seconds per epoch: the source post's training pipeline against ``vaelib.fit``.
+
+Both train the source's 784-400-20 VAE with Adam (lr 1e-3, batch 128) on the same
+data and device, in one run:
+
+- reference: a torchvision dataset with ``ToTensor`` behind a shuffling
+  ``DataLoader``; each batch is copied to the device; the decoder's sigmoid output
+  goes into ``binary_cross_entropy`` summed over the batch, as the source does;
+- vaelib: ``vaelib.fit``, with the whole training set on the device.
+
+It prints the median seconds per epoch of each, their ratio and both final test
+losses (negative ELBO, nats per image, by ``vaelib.evaluate``), then one JSON line.
+Full MNIST is used when torchvision's copy is under --data-root; otherwise full
+Fashion-MNIST from --fashion-dir (Debian's dataset-fashion-mnist), which has the
+same shapes and so the same cost. Run it with ``make bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+import vaelib
+
+IDX_NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: vaelib.pick_device())")
+    parser.add_argument("--dataset", choices=["auto", "mnist", "fashion-mnist"], default="auto")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs for each pipeline")
+    parser.add_argument("--data-root", default=str(vaelib.data.default_data_root()), help="torchvision data root")
+    parser.add_argument("--fashion-dir", default=str(vaelib.data.FASHION_DEBIAN_DIR), help="gzipped Fashion-MNIST IDX files")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers for the reference (the source uses 0)")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def torchvision_dataset(args: argparse.Namespace, train: bool):
+    """The torchvision dataset both pipelines read: MNIST if present, else Fashion-MNIST."""
+    root = Path(args.data_root)
+    has_mnist = all((root / "MNIST" / "raw" / name).is_file() for name in IDX_NAMES)
+    if args.dataset == "mnist" or (args.dataset == "auto" and has_mnist):
+        return "MNIST", datasets.MNIST(str(root), train=train, transform=transforms.ToTensor(), download=False)
+    raw = root / "FashionMNIST" / "raw"
+    for name in IDX_NAMES:  # torchvision's layout, unpacked from the Debian package's files
+        if not (raw / name).is_file():
+            source = Path(args.fashion_dir) / f"{name}.gz"
+            if not source.is_file():
+                sys.exit(f"neither MNIST under {root} nor {source}: apt-get install dataset-fashion-mnist")
+            raw.mkdir(parents=True, exist_ok=True)
+            with gzip.open(source, "rb") as src, open(raw / name, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    return "Fashion-MNIST", datasets.FashionMNIST(str(root), train=train, transform=transforms.ToTensor(), download=False)
+
+
+def as_matrix(dataset) -> torch.Tensor:
+    """The dataset's images as ``(N, D)`` floats in [0, 1], the values ToTensor yields."""
+    return dataset.data.reshape(len(dataset), -1).float() / 255.0
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def reference_epoch(model, loader, optimizer, device) -> float:
+    """One epoch of the source's loop; returns its wall-clock seconds."""
+    synchronize(device)
+    start = time.perf_counter()
+    model.train()
+    for x, _ in loader:
+        x = x.view(x.shape[0], -1).to(device)
+        logits, mu, logvar = model(x)
+        bce = F.binary_cross_entropy(torch.sigmoid(logits), x, reduction="sum")
+        kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+        optimizer.zero_grad()
+        (bce + kld).backward()
+        optimizer.step()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def run_reference(args, train_set, test_images, device) -> tuple[list[float], float]:
+    vaelib.seed_all(args.seed)
+    model = vaelib.VAE().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = DataLoader(train_set, batch_size=128, shuffle=True, num_workers=args.workers)
+    seconds = [reference_epoch(model, loader, optimizer, device) for _ in range(args.epochs)]
+    return seconds, vaelib.evaluate(model, test_images)
+
+
+def run_vaelib(args, train_images, test_images, device) -> tuple[list[float], float]:
+    vaelib.seed_all(args.seed)
+    model = vaelib.VAE()
+    history = vaelib.fit(model, train_images, epochs=args.epochs, batch_size=128, lr=1e-3, device=device, progress=False)
+    return history.seconds, vaelib.evaluate(model, test_images)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    device = torch.device(args.device) if args.device else vaelib.pick_device()
+    name, train_set = torchvision_dataset(args, train=True)
+    _, test_set = torchvision_dataset(args, train=False)
+    train_images, test_images = as_matrix(train_set), as_matrix(test_set)
+    print(f"data: {name}, {len(train_set):,} train / {len(test_set):,} test images; device: {device}; "
+          f"epochs: {args.epochs}; torch {torch.__version__}; threads {torch.get_num_threads()}")
+    ref_seconds, ref_loss = run_reference(args, train_set, test_images, device)
+    lib_seconds, lib_loss = run_vaelib(args, train_images, test_images, device)
+    result = {
+        "dataset": name, "device": str(device), "epochs": args.epochs, "torch": torch.__version__,
+        "reference_s_per_epoch": statistics.median(ref_seconds),
+        "vaelib_s_per_epoch": statistics.median(lib_seconds),
+        "reference_test_loss": ref_loss, "vaelib_test_loss": lib_loss,
+    }
+    result["speedup"] = result["reference_s_per_epoch"] / result["vaelib_s_per_epoch"]
+    result["test_loss_gap_pct"] = 100 * (lib_loss - ref_loss) / ref_loss
+    print(f"{'pipeline':<10} {'s/epoch (median)':>17} {'test -ELBO (nats/image)':>24}")
+    print(f"{'reference':<10} {result['reference_s_per_epoch']:17.3f} {ref_loss:24.2f}")
+    print(f"{'vaelib':<10} {result['vaelib_s_per_epoch']:17.3f} {lib_loss:24.2f}")
+    print(f"speed-up: {result['speedup']:.2f}x; test loss gap: {result['test_loss_gap_pct']:+.2f}%")
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
