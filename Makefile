@@ -35,10 +35,16 @@ test: $(STAMP)  ## unit tests + every notebook in smoke mode (nbval), then the s
 unit: $(STAMP)  ## only vaelib's unit tests and the notebook hygiene tests
 	$(PY) -m pytest tests
 
+# nbclient directly (jupyter-execute cannot switch off the per-cell timestamps,
+# which would make every refresh a noisy diff). Kernels start in notebooks/.
+EXECUTE := import sys, nbformat, nbclient; path = sys.argv[1]; nb = nbformat.read(path, 4); \
+    nbclient.NotebookClient(nb, timeout=None, kernel_name="python3", record_timing=False, \
+    resources={"metadata": {"path": "notebooks"}}).execute(); nbformat.write(nb, path)
+
 execute: $(STAMP)  ## re-run every notebook in place, full mode, fresh kernel (refreshes committed outputs)
 	@for nb in $(NOTEBOOKS); do \
 	    echo "executing $$nb"; \
-	    env -u VAELIB_SMOKE $(VENV)/bin/jupyter-execute --inplace --timeout=-1 "$$nb"; \
+	    env -u VAELIB_SMOKE $(PY) -c '$(EXECUTE)' "$$nb"; \
 	done
 
 # Options: make bench BENCH_ARGS="--device cuda --epochs 10 --dataset mnist --data-root data"
