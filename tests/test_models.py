@@ -117,3 +117,24 @@ def test_linear_gaussian_rejects_bad_parameters():
         LinearGaussian(torch.ones(2, 1), torch.zeros(2), 0.0)
     with pytest.raises(ValueError, match=r"bias must have last dimension 2"):
         LinearGaussian(torch.ones(2, 1), torch.zeros(3), 1.0)
+
+
+def test_linear_gaussian_elbo_matches_monte_carlo_and_touches_log_evidence():
+    torch.manual_seed(31)
+    weight = torch.tensor([[1.0, 0.5], [0.2, -1.0], [0.7, 0.3]])
+    model = LinearGaussian(weight, torch.tensor([0.1, -0.3, 0.2]), 0.6)
+    x = torch.tensor([[0.4, -0.2, 1.0], [1.5, 0.5, -0.7]], dtype=torch.float64)
+    mu = torch.tensor([[0.3, -0.1], [0.9, 0.2]], dtype=torch.float64)
+    logvar = torch.tensor([[-1.0, -0.5], [-0.2, -1.5]], dtype=torch.float64)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn(400_000, 2, 2, dtype=torch.float64)
+    integrand = (
+        model.log_likelihood(x, z)
+        + torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+        - torch.distributions.Normal(mu, torch.exp(0.5 * logvar)).log_prob(z).sum(-1)
+    )
+    stderr = integrand.std(0) / 400_000**0.5
+    assert ((integrand.mean(0) - model.elbo(x, mu, logvar)).abs() < 4 * stderr).all()
+    assert (model.elbo(x, mu, logvar) < model.marginal().log_prob(x)).all()
+    one_dim = _one_dim_model()
+    x1 = torch.tensor([[2.0], [-0.5]], dtype=torch.float64)
+    torch.testing.assert_close(one_dim.elbo(x1, *one_dim.encode(x1)), one_dim.marginal().log_prob(x1))

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.distributions import MultivariateNormal
 
-from .probability import bernoulli_log_likelihood, gaussian_log_likelihood
+from .probability import bernoulli_log_likelihood, gaussian_log_likelihood, kl_normal_std
 from .utils import check_tensor
 
 MNIST_SIDE = 28  # MNIST images are 28 x 28 pixels
@@ -180,3 +180,19 @@ class LinearGaussian(nn.Module):
         mean = self.posterior(x).mean
         logvar = -torch.log(torch.diagonal(self.posterior_precision()))
         return mean, logvar.expand_as(mean)
+
+    def elbo(self, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """The exact ELBO of q(z | x) = N(mu, diag exp(logvar)), no sampling.
+
+        Math: E_q[log p(x | z)] − KL(q || N(0, I)), where
+        E_q[log p(x | z)] = log N(x; W mu + b, s² I) − Σ_d Σ_j W_dj² σ_j² / (2 s²).
+        It equals log p(x) exactly when q is the posterior. Shapes: x ``(B, D)``,
+        mu and logvar ``(B, L)`` → ``(B,)``. Introduced in chapter 3.
+        """
+        check_tensor(x, "x", ndim=2, last_dim=self.data_dim)
+        check_tensor(mu, "mu", ndim=2, last_dim=self.latent_dim)
+        mu, logvar = mu.double(), logvar.double()
+        log_s2 = 2.0 * torch.log(torch.tensor(self.noise_std, dtype=torch.float64))
+        at_mean = gaussian_log_likelihood(x.double(), mu @ self.weight.T + self.bias, log_s2)
+        spread = (logvar.exp() @ self.weight.pow(2).T).sum(dim=-1) / (2.0 * self.noise_std**2)
+        return at_mean - spread - kl_normal_std(mu, logvar)
