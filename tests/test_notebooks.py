@@ -98,3 +98,18 @@ def test_no_function_is_defined_in_two_notebooks(path):
     for other, names in defined.items():
         if other != path:
             assert not defined[path] & names, f"{path.name} and {other.name} both define {defined[path] & names}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_displayed_equation_is_checked_by_an_assert(path):
+    """After a Markdown cell with a displayed equation ($$), a code cell that asserts
+    must come before the next displayed equation."""
+    pending = None
+    for cell in _load(path)["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and "$$" in source:
+            assert pending is None, f"equation not checked before the next one: {pending[:80]!r}"
+            pending = source
+        elif cell["cell_type"] == "code" and pending is not None and re.search(r"^\s*assert ", source, re.M):
+            pending = None
+    assert pending is None, f"equation never checked: {pending[:80]!r}"
