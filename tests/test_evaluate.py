@@ -3,7 +3,15 @@
 import pytest
 import torch
 
-from vaelib import Autoencoder, LinearGaussian, evaluate, importance_log_likelihood, negative_elbo, reconstruction_loss
+from vaelib import (
+    Autoencoder,
+    LinearGaussian,
+    evaluate,
+    importance_log_likelihood,
+    nearest_distance,
+    negative_elbo,
+    reconstruction_loss,
+)
 
 
 class ShiftedEncoder(torch.nn.Module):
@@ -80,3 +88,15 @@ def test_evaluate_is_the_mean_loss_and_keeps_the_mode():
         evaluate(model, images, batch_size=0)
     with pytest.raises(ValueError, match=r"images must have 2 dimensions"):
         evaluate(model, images[0])
+
+
+def test_nearest_distance_matches_brute_force():
+    torch.manual_seed(25)
+    points, reference = torch.randn(50, 3), torch.randn(70, 3)
+    brute = torch.tensor([min(torch.dist(p, r).item() for r in reference) for p in points])
+    torch.testing.assert_close(nearest_distance(points, reference, chunk_size=7), brute, rtol=1e-5, atol=1e-5)
+    assert nearest_distance(reference[:5], reference).abs().max() < 1e-3  # a point of the reference is at 0
+    with pytest.raises(ValueError, match="reference must have last dimension 3"):
+        nearest_distance(points, torch.randn(4, 2))
+    with pytest.raises(ValueError, match="reference is empty"):
+        nearest_distance(points, torch.randn(0, 3))

@@ -5,7 +5,7 @@ which chapter introduces it.
 """
 
 from .data import load_mnist, read_idx
-from .evaluate import evaluate, importance_log_likelihood
+from .evaluate import evaluate, importance_log_likelihood, nearest_distance
 from .losses import elbo_terms, negative_elbo, reconstruction_loss
 from .models import MNIST_DIM, MNIST_SIDE, Autoencoder, LinearGaussian, VAE
 from .plot import (
@@ -44,6 +44,7 @@ __all__ = [
     "load_checkpoint",
     "load_mnist",
     "mc_estimate",
+    "nearest_distance",
     "negative_elbo",
     "pick_device",
     "read_idx",

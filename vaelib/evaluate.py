@@ -69,3 +69,18 @@ def importance_log_likelihood(
         )
         running = torch.logaddexp(running, torch.logsumexp(log_w.double(), dim=0))
     return running - math.log(k)
+
+
+@torch.no_grad()
+def nearest_distance(points: torch.Tensor, reference: torch.Tensor, chunk_size: int = 1024) -> torch.Tensor:
+    """Euclidean distance from each of ``points`` ``(N, L)`` to its nearest row of
+    ``reference`` ``(M, L)``, shape ``(N,)``; computed in chunks of points.
+
+    Chapter 0 uses it to measure the holes in an autoencoder's latent space: how far
+    random latent draws land from every real encoding. Introduced in chapter 0.
+    """
+    check_tensor(points, "points", ndim=2)
+    check_tensor(reference, "reference", ndim=2, last_dim=points.shape[1])
+    if len(reference) == 0:
+        raise ValueError("reference is empty")
+    return torch.cat([torch.cdist(chunk, reference).min(dim=1).values for chunk in points.split(chunk_size)])
