@@ -3,9 +3,10 @@
 Both train the source's 784-400-20 VAE with Adam (lr 1e-3, batch 128) on the same
 data and device, in one run:
 
-- reference: a torchvision dataset with ``ToTensor`` behind a shuffling
-  ``DataLoader``; each batch is copied to the device; the decoder's sigmoid output
-  goes into ``binary_cross_entropy`` summed over the batch, as the source does;
+- reference: ``vaelib.fit_dataloader``, the source's loop: a torchvision dataset with
+  ``ToTensor`` behind a shuffling ``DataLoader``; each batch is copied to the device;
+  the decoder's sigmoid output goes into ``binary_cross_entropy`` summed over the
+  batch;
 - vaelib: ``vaelib.fit``, with the whole training set on the device.
 
 It prints the median seconds per epoch of each, their ratio and both final test
@@ -23,12 +24,9 @@ import json
 import shutil
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
 import vaelib
@@ -71,35 +69,11 @@ def as_matrix(dataset) -> torch.Tensor:
     return dataset.data.reshape(len(dataset), -1).float() / 255.0
 
 
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def reference_epoch(model, loader, optimizer, device) -> float:
-    """One epoch of the source's loop; returns its wall-clock seconds."""
-    synchronize(device)
-    start = time.perf_counter()
-    model.train()
-    for x, _ in loader:
-        x = x.view(x.shape[0], -1).to(device)
-        logits, mu, logvar = model(x)
-        bce = F.binary_cross_entropy(torch.sigmoid(logits), x, reduction="sum")
-        kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
-        optimizer.zero_grad()
-        (bce + kld).backward()
-        optimizer.step()
-    synchronize(device)
-    return time.perf_counter() - start
-
-
 def run_reference(args, train_set, test_images, device) -> tuple[list[float], float]:
     vaelib.seed_all(args.seed)
-    model = vaelib.VAE().to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loader = DataLoader(train_set, batch_size=128, shuffle=True, num_workers=args.workers)
-    seconds = [reference_epoch(model, loader, optimizer, device) for _ in range(args.epochs)]
-    return seconds, vaelib.evaluate(model, test_images)
+    model = vaelib.VAE()
+    history = vaelib.fit_dataloader(model, train_set, epochs=args.epochs, device=device, num_workers=args.workers)
+    return history.seconds, vaelib.evaluate(model, test_images)
 
 
 def run_vaelib(args, train_images, test_images, device) -> tuple[list[float], float]:

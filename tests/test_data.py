@@ -121,3 +121,20 @@ def test_without_torchvision_falls_back_and_says_why(tmp_path, monkeypatch, caps
     images, _ = load_mnist("test", root=tmp_path, download=True)
     assert images.shape == (1000, 784)
     assert "(torchvision not installed: pip install torchvision)" in capsys.readouterr().out
+
+
+def test_per_item_dataset_serves_items_like_torchvision(tmp_path):
+    from torchvision import datasets, transforms
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    images, labels = _fake_split(5, 2)
+    for prefix in ("train", "t10k"):
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", images, compress=False)
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels, compress=False)
+    reference = datasets.MNIST(str(tmp_path), train=True, transform=transforms.ToTensor(), download=False)
+    flat = torch.tensor(images.reshape(5, 784) / 255.0, dtype=torch.float32)
+    ours = data_module.PerItemDataset(flat, torch.tensor(labels))
+    assert len(ours) == 5
+    for i in range(5):
+        assert torch.equal(ours[i][0], reference[i][0]) and ours[i][1] == reference[i][1]

@@ -100,3 +100,22 @@ def test_fit_rejects_bad_input(digits):
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message):
             fit(_model(), progress=False, device="cpu", **kwargs)
+
+
+def test_fit_dataloader_reports_the_negative_elbo_and_learns(digits):
+    from vaelib import PerItemDataset, fit_dataloader
+
+    train = digits[0][:500]
+    dataset = PerItemDataset(train, torch.zeros(len(train), dtype=torch.int64))
+    vaelib.seed_all(0)
+    frozen = _model()
+    history = fit_dataloader(frozen, dataset, epochs=1, lr=1e-12, device="cpu")  # parameters barely move
+    with torch.no_grad():
+        losses = torch.stack([negative_elbo(frozen, train, reduction="none") for _ in range(20)])
+    assert history.train_loss[0] == pytest.approx(losses.mean().item(), rel=0.01)
+    assert history.seconds[0] > 0 and history.device == "cpu"
+    vaelib.seed_all(0)
+    learner = _model()
+    full = PerItemDataset(digits[0], torch.zeros(len(digits[0]), dtype=torch.int64))
+    learned = fit_dataloader(learner, full, epochs=3, device="cpu")
+    assert learned.train_loss[2] < learned.train_loss[0] - 30

@@ -4,7 +4,7 @@ Importing it prints nothing and downloads nothing. Each public name's docstring 
 which chapter introduces it.
 """
 
-from .data import load_mnist, read_idx
+from .data import PerItemDataset, load_mnist, read_idx
 from .evaluate import evaluate, importance_log_likelihood, nearest_distance
 from .losses import elbo_terms, negative_elbo, reconstruction_loss
 from .models import MNIST_DIM, MNIST_SIDE, Autoencoder, LinearGaussian, VAE
@@ -17,7 +17,7 @@ from .plot import (
     training_curves,
 )
 from .probability import bernoulli_log_likelihood, gaussian_log_likelihood, kl_normal_std, mc_estimate
-from .train import History, NonFiniteLossError, fit, load_checkpoint, save_checkpoint
+from .train import History, NonFiniteLossError, fit, fit_dataloader, load_checkpoint, save_checkpoint
 from .utils import pick_device, seed_all, smoke_mode, value_checks
 
 __version__ = "0.1.0"
@@ -29,11 +29,13 @@ __all__ = [
     "MNIST_DIM",
     "MNIST_SIDE",
     "NonFiniteLossError",
+    "PerItemDataset",
     "VAE",
     "bernoulli_log_likelihood",
     "elbo_terms",
     "evaluate",
     "fit",
+    "fit_dataloader",
     "gaussian_log_likelihood",
     "image_grid",
     "importance_log_likelihood",

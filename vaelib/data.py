@@ -134,3 +134,31 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         raise ValueError(f"{path} is not an IDX file of unsigned bytes")
     shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape).copy()
+
+
+class PerItemDataset(torch.utils.data.Dataset):
+    """Images served one at a time, as torchvision's MNIST does: each item becomes a
+    PIL image and goes through ``ToTensor``, giving ``(1, side, side)`` floats in [0, 1].
+
+    It exists to time the source post's input pipeline on data that did not come from
+    torchvision (the offline sample). ``images`` is ``(N, D)`` floats in [0, 1] or
+    uint8 ``(N, side, side)``. Introduced in chapter 5.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        if images.dtype != torch.uint8:
+            side = int(round(images.shape[1] ** 0.5))
+            images = (images * 255).round().to(torch.uint8).reshape(-1, side, side)
+        self.images, self.labels = images, labels
+        from torchvision import transforms
+
+        self.transform = transforms.ToTensor()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int):
+        from PIL import Image
+
+        image = Image.fromarray(self.images[index].numpy(), mode="L")
+        return self.transform(image), int(self.labels[index])
