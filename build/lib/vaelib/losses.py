@@ -1,0 +1,68 @@
+"""Training losses in nats per image: the negative ELBO and the autoencoder's
+reconstruction loss. Each takes an explicit ``reduction``."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .probability import kl_normal_std
+from .utils import check_tensor
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Per-image values ``(B,)`` → their mean (nats per image), sum (nats per batch) or themselves."""
+    if reduction == "mean":
+        return values.mean()
+    if reduction == "sum":
+        return values.sum()
+    if reduction == "none":
+        return values
+    raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def elbo_terms(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ELBO's two terms per image, from one reparameterized z ~ q(z | x).
+
+    Returns (reconstruction log p(x | z), KL(q(z | x) || p(z))), each ``(B,)``, so that
+    ELBO = reconstruction − KL. Introduced in chapter 3.
+    """
+    check_tensor(x, "x", ndim=2)
+    mu, logvar = model.encode(x)
+    z = model.reparameterize(mu, logvar)
+    return model.log_likelihood(x, z), kl_normal_std(mu, logvar)
+
+
+def negative_elbo(
+    model: nn.Module, x: torch.Tensor, beta: float = 1.0, reduction: str = "mean"
+) -> torch.Tensor:
+    """−ELBO = −E_q[log p(x | z)] + β KL(q(z | x) || p(z)), one reparameterized sample.
+
+    The loss to minimize, in nats per image with ``reduction="mean"``, nats per batch
+    with ``"sum"``, shape ``(B,)`` with ``"none"``. β = 1 is the true negative ELBO.
+    Introduced in chapter 5.
+    """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if beta < 0:
+        raise ValueError(f"beta must be non-negative, got {beta!r}")
+    reconstruction, kl = elbo_terms(model, x)
+    return reduce(-reconstruction + beta * kl, reduction)
+
+
+def reconstruction_loss(model: nn.Module, x: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """−log p(x | z = encode(x)) of a deterministic autoencoder, nats per image.
+
+    Introduced in chapter 0.
+    """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduce(-model.log_likelihood(x, model.encode(x)), reduction)
+
+
+def default_loss(model: nn.Module):
+    """The loss ``fit`` and ``evaluate`` use for ``model``: the negative ELBO for a
+    model with ``reparameterize`` (a VAE), the reconstruction loss otherwise."""
+    return negative_elbo if hasattr(model, "reparameterize") else reconstruction_loss

@@ -1,0 +1,198 @@
+"""The course's models: the source's MLP VAE, a plain autoencoder, and an exact
+linear-Gaussian latent model whose log p(x) and p(z | x) are known in closed form.
+
+Every model offers ``log_likelihood(x, z)`` = log p(x | z), shape ``(..., B)``, which
+the losses and the importance-sampling estimator call.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.distributions import MultivariateNormal
+
+from .probability import bernoulli_log_likelihood, gaussian_log_likelihood, kl_normal_std
+from .utils import check_tensor
+
+MNIST_SIDE = 28  # MNIST images are 28 x 28 pixels
+MNIST_DIM = MNIST_SIDE * MNIST_SIDE
+SEED_HIDDEN_DIM = 400  # the source post's hidden layer
+SEED_LATENT_DIM = 20  # the source post's latent size
+
+
+def _check_sizes(**sizes: int) -> None:
+    for name, size in sizes.items():
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ValueError(f"{name} must be a positive int, got {size!r}")
+
+
+def _mlp(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim))
+
+
+class VAE(nn.Module):
+    """The source's VAE: x → hidden (ReLU) → (mu, logvar); z → hidden (ReLU) → logits.
+
+    Sizes D = ``data_dim``, H = ``hidden_dim``, L = ``latent_dim``. The decoder returns
+    logits of Bernoulli pixels (never probabilities, so the loss stays stable).
+    Introduced in chapter 5.
+    """
+
+    def __init__(
+        self,
+        data_dim: int = MNIST_DIM,
+        hidden_dim: int = SEED_HIDDEN_DIM,
+        latent_dim: int = SEED_LATENT_DIM,
+    ) -> None:
+        super().__init__()
+        _check_sizes(data_dim=data_dim, hidden_dim=hidden_dim, latent_dim=latent_dim)
+        self.data_dim, self.hidden_dim, self.latent_dim = data_dim, hidden_dim, latent_dim
+        self.encoder = nn.Sequential(nn.Linear(data_dim, hidden_dim), nn.ReLU())
+        self.fc_mu = nn.Linear(hidden_dim, latent_dim)
+        self.fc_logvar = nn.Linear(hidden_dim, latent_dim)
+        self.decoder = _mlp(latent_dim, hidden_dim, data_dim)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z | x) = N(mu, diag exp(logvar)): ``(B, D)`` → two ``(B, L)`` tensors."""
+        check_tensor(x, "x", ndim=2, last_dim=self.data_dim)
+        hidden = self.encoder(x)
+        return self.fc_mu(hidden), self.fc_logvar(hidden)
+
+    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """z = mu + std * eps with eps ~ N(0, I): differentiable in mu and logvar.
+
+        Shapes ``(B, L)`` → ``(B, L)``. Introduced in chapter 4.
+        """
+        std = torch.exp(0.5 * logvar)  # σ = exp(½ log σ²)
+        eps = torch.randn_like(std)
+        return mu + std * eps
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Pixel logits of p(x | z): ``(..., L)`` → ``(..., D)``."""
+        check_tensor(z, "z", last_dim=self.latent_dim)
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One reparameterized pass: ``(B, D)`` → (logits ``(B, D)``, mu, logvar ``(B, L)``)."""
+        mu, logvar = self.encode(x)
+        return self.decode(self.reparameterize(mu, logvar)), mu, logvar
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) under Bernoulli pixels: x ``(B, D)``, z ``(..., B, L)`` → ``(..., B)``."""
+        return bernoulli_log_likelihood(x, self.decode(z))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode ``n`` draws z ~ N(0, I) into pixel probabilities, shape ``(n, D)``."""
+        _check_sizes(n=n)
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, device=device, generator=generator)
+        return torch.sigmoid(self.decode(z))
+
+
+class Autoencoder(nn.Module):
+    """A deterministic autoencoder with the VAE's layer sizes: x → z → logits.
+
+    Introduced in chapter 0, where it reconstructs well yet cannot generate.
+    """
+
+    def __init__(
+        self,
+        data_dim: int = MNIST_DIM,
+        hidden_dim: int = SEED_HIDDEN_DIM,
+        latent_dim: int = SEED_LATENT_DIM,
+    ) -> None:
+        super().__init__()
+        _check_sizes(data_dim=data_dim, hidden_dim=hidden_dim, latent_dim=latent_dim)
+        self.data_dim, self.hidden_dim, self.latent_dim = data_dim, hidden_dim, latent_dim
+        self.encoder = _mlp(data_dim, hidden_dim, latent_dim)
+        self.decoder = _mlp(latent_dim, hidden_dim, data_dim)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The code z of each image: ``(B, D)`` → ``(B, L)``."""
+        check_tensor(x, "x", ndim=2, last_dim=self.data_dim)
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Pixel logits: ``(..., L)`` → ``(..., D)``."""
+        check_tensor(z, "z", last_dim=self.latent_dim)
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction logits, ``(B, D)`` → ``(B, D)``."""
+        return self.decode(self.encode(x))
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Bernoulli log p(x | z) of the decoder, as for the VAE, shape ``(..., B)``."""
+        return bernoulli_log_likelihood(x, self.decode(z))
+
+
+class LinearGaussian(nn.Module):
+    """The exact latent model z ~ N(0, I_L), x | z ~ N(W z + b, s² I_D).
+
+    Its evidence p(x) = N(b, W Wᵀ + s² I) and posterior p(z | x) = N(m, S) with
+    S = (I + Wᵀ W / s²)⁻¹, m = S Wᵀ (x − b) / s² are closed forms, so every
+    estimate of the course can be checked against them. ``weight`` is ``(D, L)``,
+    ``bias`` ``(D,)``. Introduced in chapter 2.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, noise_std: float) -> None:
+        super().__init__()
+        check_tensor(weight, "weight", ndim=2)
+        check_tensor(bias, "bias", ndim=1, last_dim=weight.shape[0])
+        if not noise_std > 0:
+            raise ValueError(f"noise_std must be positive, got {noise_std!r}")
+        self.register_buffer("weight", weight.double())
+        self.register_buffer("bias", bias.double())
+        self.noise_std = float(noise_std)
+        self.data_dim, self.latent_dim = weight.shape
+
+    def marginal(self) -> MultivariateNormal:
+        """p(x) = N(b, W Wᵀ + s² I), the evidence, as a torch distribution."""
+        eye = torch.eye(self.data_dim, dtype=torch.float64, device=self.weight.device)
+        cov = self.weight @ self.weight.T + self.noise_std**2 * eye
+        return MultivariateNormal(self.bias, covariance_matrix=cov)
+
+    def posterior(self, x: torch.Tensor) -> MultivariateNormal:
+        """p(z | x) = N(m, S), batched over x ``(B, D)`` (means ``(B, L)``)."""
+        check_tensor(x, "x", ndim=2, last_dim=self.data_dim)
+        cov = torch.linalg.inv(self.posterior_precision())
+        mean = (x.double() - self.bias) @ self.weight @ cov.T / self.noise_std**2
+        return MultivariateNormal(mean, covariance_matrix=cov)
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) = log N(x; W z + b, s² I): x ``(B, D)``, z ``(..., B, L)`` → ``(..., B)``."""
+        check_tensor(z, "z", last_dim=self.latent_dim)
+        mean = z.double() @ self.weight.T + self.bias
+        return gaussian_log_likelihood(x.double(), mean, 2.0 * torch.log(torch.tensor(self.noise_std)))
+
+    def posterior_precision(self) -> torch.Tensor:
+        """S⁻¹ = I + Wᵀ W / s², the posterior precision, ``(L, L)`` (the same for every x)."""
+        eye = torch.eye(self.latent_dim, dtype=torch.float64, device=self.weight.device)
+        return eye + self.weight.T @ self.weight / self.noise_std**2
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The best diagonal q(z | x): mean m and variances 1 / diag(S⁻¹).
+
+        These minimize KL(q || p(z | x)) over diagonal Gaussians (mean-field), and q is
+        exact when Wᵀ W is diagonal (always when L = 1). Shapes ``(B, D)`` → ``(B, L)``.
+        """
+        mean = self.posterior(x).mean
+        logvar = -torch.log(torch.diagonal(self.posterior_precision()))
+        return mean, logvar.expand_as(mean)
+
+    def elbo(self, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """The exact ELBO of q(z | x) = N(mu, diag exp(logvar)), no sampling.
+
+        Math: E_q[log p(x | z)] − KL(q || N(0, I)), where
+        E_q[log p(x | z)] = log N(x; W mu + b, s² I) − Σ_d Σ_j W_dj² σ_j² / (2 s²).
+        It equals log p(x) exactly when q is the posterior. Shapes: x ``(B, D)``,
+        mu and logvar ``(B, L)`` → ``(B,)``. Introduced in chapter 3.
+        """
+        check_tensor(x, "x", ndim=2, last_dim=self.data_dim)
+        check_tensor(mu, "mu", ndim=2, last_dim=self.latent_dim)
+        mu, logvar = mu.double(), logvar.double()
+        log_s2 = 2.0 * torch.log(torch.tensor(self.noise_std, dtype=torch.float64))
+        at_mean = gaussian_log_likelihood(x.double(), mu @ self.weight.T + self.bias, log_s2)
+        spread = (logvar.exp() @ self.weight.pow(2).T).sum(dim=-1) / (2.0 * self.noise_std**2)
+        return at_mean - spread - kl_normal_std(mu, logvar)

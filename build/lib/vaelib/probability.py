@@ -1,0 +1,84 @@
+"""Log-densities, the Gaussian KL and Monte Carlo estimates, in nats.
+
+Every function sums over the last dimension (one data point or latent vector) and
+keeps the leading ones, so ``(B, D)`` inputs give ``(B,)`` outputs and ``(K, B, D)``
+inputs give ``(K, B)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .utils import check_tensor, check_unit_interval
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def kl_normal_std(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag exp(logvar)) || N(0, I)) in nats, summed over the last dim.
+
+    Math: ½ Σ_j (μ_j² + σ_j² − log σ_j² − 1). Shapes: ``(B, L)`` → ``(B,)``.
+    Introduced in chapter 3.
+    """
+    check_tensor(mu, "mu")
+    check_tensor(logvar, "logvar")
+    if mu.shape != logvar.shape:
+        raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    # σ² = exp(logvar), log σ² = logvar
+    return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0).sum(dim=-1)
+
+
+def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """log p(x | z) for independent Bernoulli pixels with probabilities sigmoid(logits).
+
+    Math: Σ_d [x_d log p_d + (1 − x_d) log(1 − p_d)], p_d = sigmoid(logits_d),
+    computed from the logits so that it never takes log(0). ``x`` is in [0, 1]
+    (grey levels are allowed, as in the source's loss). Shapes: ``x`` ``(B, D)`` and
+    ``logits`` ``(..., B, D)`` → ``(..., B)``. Introduced in chapter 5.
+    """
+    check_tensor(x, "x")
+    check_tensor(logits, "logits")
+    if x.dim() == 0 or x.shape[-1] != logits.shape[-1]:
+        raise ValueError(
+            f"x and logits must share the last dimension, got {tuple(x.shape)} and {tuple(logits.shape)}"
+        )
+    check_unit_interval(x, "x")
+    x, logits = torch.broadcast_tensors(x, logits)
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=-1)
+
+
+def gaussian_log_likelihood(
+    x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor | float
+) -> torch.Tensor:
+    """log N(x; mean, diag exp(logvar)), summed over the last dimension.
+
+    Math: −½ Σ_d [log 2π + log σ_d² + (x_d − μ_d)² / σ_d²]. ``logvar`` may be a
+    float (one σ² for every dimension) or a tensor that broadcasts. Also serves as
+    log p(z) and log q(z | x) for latent vectors. Shapes: ``(..., D)`` → ``(...)``.
+    Introduced in chapter 2.
+    """
+    check_tensor(x, "x")
+    check_tensor(mean, "mean")
+    logvar = torch.as_tensor(logvar, dtype=x.dtype, device=x.device)
+    try:
+        x, mean, logvar = torch.broadcast_tensors(x, mean, logvar)
+    except RuntimeError as err:
+        raise ValueError(f"x, mean and logvar must broadcast together: {err}") from None
+    # (x − μ)² / σ² with σ² = exp(logvar)
+    return -0.5 * (LOG_2PI + logvar + (x - mean).pow(2) * torch.exp(-logvar)).sum(dim=-1)
+
+
+def mc_estimate(values: torch.Tensor) -> tuple[float, float]:
+    """Monte Carlo mean of ``values`` and its standard error s / √N.
+
+    ``values`` holds N draws of f(X), shape ``(N,)``. Introduced in chapter 1.
+    """
+    check_tensor(values, "values", ndim=1)
+    n = values.numel()
+    if n < 2:
+        raise ValueError(f"values needs at least 2 draws for a standard error, got {n}")
+    values = values.double()
+    return values.mean().item(), (values.std(unbiased=True) / math.sqrt(n)).item()
