@@ -113,3 +113,35 @@ def test_every_displayed_equation_is_checked_by_an_assert(path):
         elif cell["cell_type"] == "code" and pending is not None and re.search(r"^\s*assert ", source, re.M):
             pending = None
     assert pending is None, f"equation never checked: {pending[:80]!r}"
+
+
+REQUIRED_TERMS = [
+    "prior", "posterior", "likelihood", "evidence", "marginal likelihood", "ELBO", "KL divergence",
+    "latent space", "encoder", "decoder", "amortized inference", "reparameterization",
+    "importance sampling", "posterior collapse",
+]
+
+
+def test_glossary_defines_each_required_term_in_english_and_chinese():
+    text = (ROOT / "book" / "glossary.md").read_text()
+    block = text.split("```{glossary}")[1].split("```")[0]
+    entries = block.strip().split("\n\n")
+    assert len(entries) >= len(REQUIRED_TERMS) - 1  # evidence and marginal likelihood share one
+    names = {}
+    for entry in entries:
+        lines = entry.strip().splitlines()
+        terms = [line for line in lines if not line.startswith(" ")]
+        definition = " ".join(line.strip() for line in lines if line.startswith(" "))
+        for term in terms:
+            names[term] = (terms, definition)
+    for term in REQUIRED_TERMS:
+        assert term in names, term
+        synonyms, definition = names[term]
+        assert any(re.search(r"[\u4e00-\u9fff]", s) for s in synonyms), f"{term} has no Chinese name"
+        assert "{doc}`" in definition and "notebooks/" in definition, f"{term} does not link its chapter"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_chapter_links_terms_to_the_glossary(path):
+    markdown = "".join("".join(c["source"]) for c in _load(path)["cells"] if c["cell_type"] == "markdown")
+    assert "{term}`" in markdown
