@@ -10,7 +10,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 
-.PHONY: help venv book test unit execute student bench clean
+.PHONY: help venv book test unit execute student bench site-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,20 +35,14 @@ test: $(STAMP)  ## unit tests + every notebook in smoke mode (nbval), then the s
 unit: $(STAMP)  ## only vaelib's unit tests and the notebook hygiene tests
 	$(PY) -m pytest tests
 
-# nbclient directly (jupyter-execute cannot switch off the per-cell timestamps,
-# which would make every refresh a noisy diff). Kernels start in notebooks/.
-EXECUTE := import sys, nbformat, nbclient; path = sys.argv[1]; nb = nbformat.read(path, 4); \
-    nbclient.NotebookClient(nb, timeout=None, kernel_name="python3", record_timing=False, \
-    resources={"metadata": {"path": "notebooks"}}).execute(); nbformat.write(nb, path)
-
 execute: $(STAMP)  ## re-run every notebook in place, full mode, fresh kernel (refreshes committed outputs)
-	@for nb in $(NOTEBOOKS); do \
-	    echo "executing $$nb"; \
-	    env -u VAELIB_SMOKE $(PY) -c '$(EXECUTE)' "$$nb"; \
-	done
+	env -u VAELIB_SMOKE $(PY) tools/execute_notebooks.py $(NOTEBOOKS)
 
 student: $(STAMP)  ## the student edition: solutions replaced by TODO cells, outputs cleared, in _build/student
 	$(PY) tools/student_edition.py notebooks _build/student
+
+site-check: book  ## visit every page of the built site in Debian's chromium; screenshots in _build/screenshots
+	$(PY) tools/site_check.py _build/html _build/screenshots
 
 # Options: make bench BENCH_ARGS="--device cuda --epochs 10 --dataset mnist --data-root data"
 bench: $(STAMP)  ## seconds per epoch: the source's DataLoader pipeline vs vaelib.fit (see bench/)

@@ -1,0 +1,35 @@
+"""Re-run notebooks in place from a fresh kernel, as `make execute` does.
+
+Uses nbclient with per-cell timestamps off, so that refreshing outputs only changes
+what really changed. Progress-bar widgets (tqdm in Jupyter) are dropped from the
+stored outputs: a static page cannot animate them, and drawing them would need
+JavaScript from a CDN. Kernels start in the notebook's own folder.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbclient
+import nbformat
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def execute(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(
+        nb, timeout=None, kernel_name="python3", record_timing=False, resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if WIDGET not in o.get("data", {})]
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, path)
+
+
+if __name__ == "__main__":
+    for name in sys.argv[1:]:
+        print(f"executing {name}")
+        execute(Path(name))

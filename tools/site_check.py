@@ -1,0 +1,124 @@
+"""Check the built site in a real browser: every page, served over local http.
+
+For each HTML page of _build/html it drives Debian's Chromium (through Playwright,
+which downloads no browser) and checks: no console errors or failed requests to the
+site itself; every image from the site loaded; math rendered by MathJax wherever a
+page has math; a Colab link on every chapter page; every internal link pointing at
+an existing page and anchor. It saves a full-page screenshot of each page under
+_build/screenshots/. Images from other hosts (the Colab badge) are listed, not
+required: an offline classroom cannot reach them, and they only link to online
+services. Run it with ``make site-check`` after ``make book``.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import urldefrag, urljoin, urlparse
+
+from playwright.sync_api import sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's chromium package
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SKIP = ("_static/", "_sources/", "_images/", "genindex.html", "search.html")
+
+
+def serve(root: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """A quiet local http server for ``root`` on a free loopback port."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+def check_page(page, url: str, root: Path, base: str, shots: Path) -> tuple[list[str], list[str]]:
+    """Visit one page; return (problems, external images)."""
+    problems, failed = [], []
+    page.on("console", lambda msg: _console_error(msg, base, problems))
+    page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
+    page.on("requestfailed", lambda req: req.url.startswith(base) and failed.append(req.url))
+    page.goto(url, wait_until="load")
+    if page.locator(".math").count():
+        try:
+            page.wait_for_selector("mjx-container", state="attached", timeout=15_000)
+        except Exception:
+            problems.append("math present but MathJax rendered none")
+    images = page.eval_on_selector_all("img", "els => els.map(e => [e.currentSrc || e.src, e.complete && e.naturalWidth > 0])")
+    external = [src for src, _ in images if not src.startswith(base)]
+    problems += [f"image not loaded: {src}" for src, ok in images if src.startswith(base) and not ok]
+    problems += [f"request failed: {u}" for u in failed]
+    if "/notebooks/" in url and not page.locator("a[href*='colab.research.google.com/github/']").count():
+        problems.append("chapter page without a Colab link")
+    problems += broken_links(page, url, root, base)
+    name = urlparse(url).path.strip("/").replace("/", "__").removesuffix(".html") or "index"
+    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+    return problems, external
+
+
+def _console_error(msg, base: str, problems: list[str]) -> None:
+    """Record a console error, except a failed load of another host's resource: those
+    are the external images listed separately (offline they cannot load)."""
+    if msg.type != "error":
+        return
+    source = (msg.location or {}).get("url", "")
+    if "Failed to load resource" in msg.text and source and not source.startswith(base):
+        return
+    problems.append(f"console error: {msg.text} ({source})")
+
+
+def broken_links(page, url: str, root: Path, base: str) -> list[str]:
+    """Internal links whose target file or anchor does not exist."""
+    problems = []
+    for href in set(page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")):
+        if not href.startswith(base):
+            continue
+        target, fragment = urldefrag(urljoin(url, href))
+        path = root / urlparse(target).path.removeprefix("/")
+        if path.is_dir():
+            path = path / "index.html"
+        if not path.is_file():
+            problems.append(f"broken link: {href}")
+        elif fragment and path.suffix == ".html" and f'id="{fragment}"' not in path.read_text(errors="ignore"):
+            problems.append(f"missing anchor: {href}")
+    return problems
+
+
+def main(site: str = "_build/html", screenshots: str = "_build/screenshots") -> int:
+    root, shots = Path(site).resolve(), Path(screenshots)
+    shots.mkdir(parents=True, exist_ok=True)
+    pages = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.html"))
+    pages = [p for p in pages if not p.startswith(SKIP)]
+    server, base = serve(root)
+    failures, external = {}, set()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for rel in pages:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            problems, outside = check_page(page, base + rel, root, base, shots)
+            page.close()
+            external.update(outside)
+            print(f"{'FAIL' if problems else 'ok  '} {rel}")
+            if problems:
+                failures[rel] = problems
+        browser.close()
+    server.shutdown()
+    for rel, problems in failures.items():
+        print(f"\n{rel}:\n  " + "\n  ".join(problems))
+    print(f"\nexternal images (not required offline): {sorted(external) or 'none'}")
+    print(f"screenshots of {len(pages)} pages in {shots}/")
+    print(f"site-check: {len(pages) - len(failures)} passed, {len(failures)} failed")
+    return 1 if failures or not pages else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))
