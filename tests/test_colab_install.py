@@ -9,6 +9,7 @@ must be the same version afterwards, and vaelib must import silently and train a
 import ast
 import glob
 import json
+import shutil
 import subprocess
 import sys
 import venv
@@ -52,7 +53,11 @@ def test_bootstrap_install_keeps_the_existing_torch(tmp_path):
 
     pip_args = _bootstrap_pip_args()
     requirement = next(a for a in pip_args if a.startswith("vaelib @ git+"))
-    pip_args[pip_args.index(requirement)] = f"vaelib @ {ROOT.as_uri()}"
+    source = tmp_path / "source"  # a copy, so that pip's build leaves nothing in the checkout
+    shutil.copytree(ROOT / "vaelib", source / "vaelib", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    pip_args[pip_args.index(requirement)] = f"vaelib @ {source.as_uri()}"
     subprocess.run([python, *pip_args], check=True)
 
     silent = subprocess.run([python, "-c", "import vaelib"], capture_output=True, text=True, check=True)
