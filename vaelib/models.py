@@ -30,7 +30,27 @@ def _mlp(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim))
 
 
-class VAE(nn.Module):
+class _MLPLatentModel(nn.Module):
+    """What the VAE and the autoencoder share: checked sizes D, H, L, and a decoder
+    ``self.decoder`` (built by each subclass, so layers are created in its own order)
+    that maps z to Bernoulli pixel logits."""
+
+    def __init__(self, data_dim: int, hidden_dim: int, latent_dim: int) -> None:
+        super().__init__()
+        _check_sizes(data_dim=data_dim, hidden_dim=hidden_dim, latent_dim=latent_dim)
+        self.data_dim, self.hidden_dim, self.latent_dim = data_dim, hidden_dim, latent_dim
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Pixel logits of p(x | z): ``(..., L)`` → ``(..., D)``."""
+        check_tensor(z, "z", last_dim=self.latent_dim)
+        return self.decoder(z)
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) under Bernoulli pixels: x ``(B, D)``, z ``(..., B, L)`` → ``(..., B)``."""
+        return bernoulli_log_likelihood(x, self.decode(z))
+
+
+class VAE(_MLPLatentModel):
     """The source's VAE: x → hidden (ReLU) → (mu, logvar); z → hidden (ReLU) → logits.
 
     Sizes D = ``data_dim``, H = ``hidden_dim``, L = ``latent_dim``. The decoder returns
@@ -44,9 +64,7 @@ class VAE(nn.Module):
         hidden_dim: int = SEED_HIDDEN_DIM,
         latent_dim: int = SEED_LATENT_DIM,
     ) -> None:
-        super().__init__()
-        _check_sizes(data_dim=data_dim, hidden_dim=hidden_dim, latent_dim=latent_dim)
-        self.data_dim, self.hidden_dim, self.latent_dim = data_dim, hidden_dim, latent_dim
+        super().__init__(data_dim, hidden_dim, latent_dim)
         self.encoder = nn.Sequential(nn.Linear(data_dim, hidden_dim), nn.ReLU())
         self.fc_mu = nn.Linear(hidden_dim, latent_dim)
         self.fc_logvar = nn.Linear(hidden_dim, latent_dim)
@@ -67,19 +85,10 @@ class VAE(nn.Module):
         eps = torch.randn_like(std)
         return mu + std * eps
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Pixel logits of p(x | z): ``(..., L)`` → ``(..., D)``."""
-        check_tensor(z, "z", last_dim=self.latent_dim)
-        return self.decoder(z)
-
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One reparameterized pass: ``(B, D)`` → (logits ``(B, D)``, mu, logvar ``(B, L)``)."""
         mu, logvar = self.encode(x)
         return self.decode(self.reparameterize(mu, logvar)), mu, logvar
-
-    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """log p(x | z) under Bernoulli pixels: x ``(B, D)``, z ``(..., B, L)`` → ``(..., B)``."""
-        return bernoulli_log_likelihood(x, self.decode(z))
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -90,7 +99,7 @@ class VAE(nn.Module):
         return torch.sigmoid(self.decode(z))
 
 
-class Autoencoder(nn.Module):
+class Autoencoder(_MLPLatentModel):
     """A deterministic autoencoder with the VAE's layer sizes: x → z → logits.
 
     Introduced in chapter 0, where it reconstructs well yet cannot generate.
@@ -102,9 +111,7 @@ class Autoencoder(nn.Module):
         hidden_dim: int = SEED_HIDDEN_DIM,
         latent_dim: int = SEED_LATENT_DIM,
     ) -> None:
-        super().__init__()
-        _check_sizes(data_dim=data_dim, hidden_dim=hidden_dim, latent_dim=latent_dim)
-        self.data_dim, self.hidden_dim, self.latent_dim = data_dim, hidden_dim, latent_dim
+        super().__init__(data_dim, hidden_dim, latent_dim)
         self.encoder = _mlp(data_dim, hidden_dim, latent_dim)
         self.decoder = _mlp(latent_dim, hidden_dim, data_dim)
 
@@ -113,18 +120,9 @@ class Autoencoder(nn.Module):
         check_tensor(x, "x", ndim=2, last_dim=self.data_dim)
         return self.encoder(x)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Pixel logits: ``(..., L)`` → ``(..., D)``."""
-        check_tensor(z, "z", last_dim=self.latent_dim)
-        return self.decoder(z)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Reconstruction logits, ``(B, D)`` → ``(B, D)``."""
         return self.decode(self.encode(x))
-
-    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """Bernoulli log p(x | z) of the decoder, as for the VAE, shape ``(..., B)``."""
-        return bernoulli_log_likelihood(x, self.decode(z))
 
 
 class LinearGaussian(nn.Module):
