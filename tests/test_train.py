@@ -96,6 +96,7 @@ def test_fit_rejects_bad_input(digits):
         (dict(train_images=train, epochs=0), "epochs must be a positive int, got 0"),
         (dict(train_images=train, batch_size=-1), "batch_size must be a positive int"),
         (dict(train_images=train, lr=0.0), "lr must be positive"),
+        (dict(train_images=train, matmul_precision="low"), "matmul_precision must be one of"),
     ]
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message):
@@ -119,3 +120,84 @@ def test_fit_dataloader_reports_the_negative_elbo_and_learns(digits):
     full = PerItemDataset(digits[0], torch.zeros(len(digits[0]), dtype=torch.int64))
     learned = fit_dataloader(learner, full, epochs=3, device="cpu")
     assert learned.train_loss[2] < learned.train_loss[0] - 30
+
+
+def _recording_loss(seen):
+    """The VAE loss, noting torch's float32 matmul precision at every training step."""
+
+    def loss_fn(model, x, reduction):
+        if model.training:
+            seen.add(torch.get_float32_matmul_precision())
+        return negative_elbo(model, x, reduction=reduction)
+
+    return loss_fn
+
+
+@pytest.mark.parametrize("requested", ["highest", "medium"])
+def test_fit_applies_matmul_precision_while_training_and_restores_it(digits, requested, monkeypatch):
+    monkeypatch.setattr(vaelib.train, "_cpu_has_bf16", lambda: True)
+    before = torch.get_float32_matmul_precision()
+    seen = set()
+    _, history = _fit(digits, epochs=1, matmul_precision=requested, loss_fn=_recording_loss(seen))
+    assert seen == {requested}
+    assert torch.get_float32_matmul_precision() == before
+    assert ("bfloat16" in history.matmul) == (requested == "medium")
+
+
+def test_fit_keeps_exact_float32_on_a_cpu_without_bfloat16(digits, monkeypatch):
+    monkeypatch.setattr(vaelib.train, "_cpu_has_bf16", lambda: False)
+    seen = set()
+    _, history = _fit(digits, epochs=1, matmul_precision="medium", loss_fn=_recording_loss(seen))
+    assert seen == {"highest"} and history.matmul == "float32"
+
+
+def test_fit_restores_matmul_precision_when_training_fails(digits):
+    before = torch.get_float32_matmul_precision()
+
+    def broken(model, x, reduction):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        _fit(digits, epochs=1, matmul_precision="medium", loss_fn=broken)
+    assert torch.get_float32_matmul_precision() == before
+
+
+def test_make_adam_is_fused_on_cpu_and_falls_back_without_it(monkeypatch):
+    model = _model()
+    assert vaelib.train.make_adam(model, 1e-3, torch.device("cpu")).defaults["fused"] is True
+    real_adam = torch.optim.Adam
+
+    def adam_without_fused_cpu(params, lr, fused=None):
+        if fused:
+            raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported devices")
+        return real_adam(params, lr=lr)
+
+    monkeypatch.setattr(torch.optim, "Adam", adam_without_fused_cpu)
+    fallback = vaelib.train.make_adam(model, 1e-3, torch.device("cpu"))
+    assert not fallback.defaults["fused"] and fallback.defaults["lr"] == 1e-3
+
+
+def test_flush_subnormal_moments_zeroes_only_subnormal_entries():
+    tiny = torch.finfo(torch.float32).tiny
+    weight = torch.nn.Parameter(torch.zeros(5))
+    optimizer = torch.optim.Adam([weight])
+    values = torch.tensor([tiny / 4, -tiny / 1000, tiny, 1e-3, 0.0])
+    optimizer.state[weight] = {"step": torch.tensor(3.0), "exp_avg": values.clone(), "exp_avg_sq": values.abs()}
+    assert int(((values != 0) & (values.abs() < tiny)).sum()) == 2  # the two subnormals
+    vaelib.train.flush_subnormal_moments(optimizer)
+    expected = torch.tensor([0.0, 0.0, tiny, 1e-3, 0.0])
+    assert torch.equal(optimizer.state[weight]["exp_avg"], expected)
+    assert torch.equal(optimizer.state[weight]["exp_avg_sq"], expected.abs())
+    assert optimizer.state[weight]["step"].item() == 3.0
+
+
+def test_fit_flushes_subnormal_moments_every_16_steps_on_cpu(digits, monkeypatch):
+    calls = []
+    real_flush = vaelib.train.flush_subnormal_moments
+    monkeypatch.setattr(vaelib.train, "flush_subnormal_moments", lambda opt: calls.append(real_flush(opt)))
+    _fit(digits, epochs=2)  # 1,000 images in batches of 100: 10 steps an epoch, flushed at step 0
+    assert len(calls) == 2
+    calls.clear()
+    vaelib.seed_all(0)
+    fit(_model(), digits[0], epochs=1, batch_size=10, device="cpu", progress=False)  # 100 steps
+    assert len(calls) == 7  # steps 0, 16, ..., 96
