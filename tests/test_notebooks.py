@@ -83,6 +83,18 @@ def test_opens_with_colab_badge_and_colab_only_bootstrap(path):
     assert boot["outputs"] == []  # outside Colab it does nothing
 
 
+def test_colab_links_are_pinned_to_the_release_tag_of_this_vaelib():
+    """Badges and bootstrap use repository.branch (checked above); it must be the tag
+    of the vaelib in this checkout, so that Colab installs the code the book shows."""
+    import tomllib
+
+    import vaelib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert vaelib.__version__ == version
+    assert BRANCH == f"v{version}", "set repository.branch in _config.yml to the release tag, then run make pin"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_every_code_cell_is_introduced_by_a_colon(path):
     cells = _load(path)["cells"]
