@@ -4,7 +4,8 @@ For each HTML page of _build/html it drives Debian's Chromium (through Playwrigh
 which downloads no browser) and checks: no console errors or failed requests to the
 site itself; every image from the site loaded; math rendered by MathJax wherever a
 page has math; a Colab link on every chapter page; every internal link pointing at
-an existing page and anchor. It saves a full-page screenshot of each page under
+an existing page and anchor; one search field, not two; Chinese text (the glossary's) drawn by an installed
+font that has its characters, not as empty boxes. It saves a full-page screenshot of each page under
 _build/screenshots/. Images from other hosts (the Colab badge) are listed, not
 required: an offline classroom cannot reach them, and they only link to online
 services. Run it with ``make site-check`` after ``make book``.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -28,6 +30,17 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 SKIP = ("_static/", "_sources/", "_images/", "genindex.html", "search.html")
+CJK_PROBE = """() => {
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const counts = new Map();
+  while (walker.nextNode()) {
+    const node = walker.currentNode, parent = node.parentElement;
+    const han = (node.textContent.match(/[\\u4e00-\\u9fff]/g) || []).length;
+    if (han && parent.getClientRects().length) counts.set(parent, (counts.get(parent) || 0) + han);
+  }
+  for (const [element, count] of counts) element.setAttribute("data-cjk-count", String(count));
+  return counts.size;
+}"""
 REDIRECT = re.compile(r'<meta http-equiv="Refresh" content="0; url=([^"]+)"', re.I)
 
 
@@ -73,6 +86,10 @@ def check_page(page, url: str, root: Path, base: str, shots: Path) -> tuple[list
     if "/notebooks/" in url and not page.locator("a[href*='colab.research.google.com/github/']").count():
         problems.append("chapter page without a Colab link")
     problems += broken_links(page, url, root, base)
+    problems += undrawn_chinese(page)
+    searches = page.locator(".search-button-field:visible").count()
+    if searches > 1:
+        problems.append(f"{searches} search fields visible (one expected)")
     name = urlparse(url).path.strip("/").replace("/", "__").removesuffix(".html") or "index"
     page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
     return problems, external
@@ -87,6 +104,42 @@ def _console_error(msg, base: str, problems: list[str]) -> None:
     if "Failed to load resource" in msg.text and source and not source.startswith(base):
         return
     problems.append(f"console error: {msg.text} ({source})")
+
+
+@functools.cache
+def cjk_font_families() -> frozenset[str]:
+    """Installed font families that cover Chinese, by fontconfig (``fc-list :lang=zh``)."""
+    try:
+        listing = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return frozenset()
+    return frozenset(name.strip() for line in listing.splitlines() for name in line.split(","))
+
+
+def undrawn_chinese(page) -> list[str]:
+    """Elements whose Chinese characters were not all drawn by a font that covers
+    Chinese. Chromium reports, through the DevTools protocol, which font drew how many
+    glyphs of an element's text; a missing font shows up as the fallback font drawing
+    them as boxes."""
+    if not page.evaluate(CJK_PROBE):
+        return []
+    session = page.context.new_cdp_session(page)
+    session.send("DOM.enable")
+    session.send("CSS.enable")
+    root = session.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+    families, problems = cjk_font_families(), []
+    for node in session.send("DOM.querySelectorAll", {"nodeId": root, "selector": "[data-cjk-count]"})["nodeIds"]:
+        attributes = session.send("DOM.getAttributes", {"nodeId": node})["attributes"]
+        wanted = int(dict(zip(attributes[::2], attributes[1::2]))["data-cjk-count"])
+        fonts = session.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+        drawn = sum(font["glyphCount"] for font in fonts if font["familyName"] in families)
+        if drawn < wanted:
+            used = ", ".join(f"{font['familyName']} ({font['glyphCount']})" for font in fonts)
+            problems.append(f"{wanted} Chinese characters, {drawn} drawn by a Chinese font (fonts used: {used}); "
+                            "apt-get install fonts-wqy-microhei")
+            break  # one element says it; the rest of the page would repeat it
+    session.detach()
+    return problems
 
 
 def broken_links(page, url: str, root: Path, base: str) -> list[str]:
