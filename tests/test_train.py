@@ -122,12 +122,14 @@ def test_fit_dataloader_reports_the_negative_elbo_and_learns(digits):
     assert learned.train_loss[2] < learned.train_loss[0] - 30
 
 
-def _recording_loss(seen):
-    """The VAE loss, noting torch's float32 matmul precision at every training step."""
+def _recording_loss(seen, evaluated=None):
+    """The VAE loss, noting torch's float32 matmul precision at every training step
+    (in ``seen``) and every test pass (in ``evaluated``)."""
 
     def loss_fn(model, x, reduction):
-        if model.training:
-            seen.add(torch.get_float32_matmul_precision())
+        record = seen if model.training else evaluated
+        if record is not None:
+            record.add(torch.get_float32_matmul_precision())
         return negative_elbo(model, x, reduction=reduction)
 
     return loss_fn
@@ -137,9 +139,10 @@ def _recording_loss(seen):
 def test_fit_applies_matmul_precision_while_training_and_restores_it(digits, requested, monkeypatch):
     monkeypatch.setattr(vaelib.train, "_cpu_has_bf16", lambda: True)
     before = torch.get_float32_matmul_precision()
-    seen = set()
-    _, history = _fit(digits, epochs=1, matmul_precision=requested, loss_fn=_recording_loss(seen))
-    assert seen == {requested}
+    assert before == "highest"  # torch's default; the test pass must see it
+    seen, evaluated = set(), set()
+    _, history = _fit(digits, epochs=2, matmul_precision=requested, loss_fn=_recording_loss(seen, evaluated))
+    assert seen == {requested} and evaluated == {"highest"}
     assert torch.get_float32_matmul_precision() == before
     assert ("bfloat16" in history.matmul) == (requested == "medium")
 

@@ -83,8 +83,9 @@ def fit(
     step if the loss becomes NaN or inf, with the model restored to the start of that
     epoch.
 
-    ``matmul_precision`` is passed to ``torch.set_float32_matmul_precision`` for the
-    duration of training and restored afterwards. ``"medium"`` (the default) lets
+    ``matmul_precision`` is passed to ``torch.set_float32_matmul_precision`` for each
+    epoch's training pass and restored afterwards; test losses are computed in exact
+    float32 whatever it is. ``"medium"`` (the default) lets
     float32 matrix products use bfloat16 internally on CPUs with AMX or AVX512-BF16
     and TF32 on CUDA GPUs from Ampere on; weights, gradients and Adam's state stay
     float32. ``"highest"`` keeps every product in exact float32. Where the hardware
@@ -107,11 +108,12 @@ def fit(
     from tqdm.auto import tqdm  # imported here: in Jupyter, tqdm.auto may warn at import time
 
     bar = tqdm(range(len(history), epochs), desc="fit", unit="epoch", disable=not progress)
-    with value_checks(False), float32_matmul_precision(_effective_precision(device, matmul_precision)):
-        # the data was checked once, above
+    precision = _effective_precision(device, matmul_precision)
+    with value_checks(False):  # the data was checked once, above
         for epoch in bar:
             start = time.perf_counter()
-            train_loss = _train_epoch(model, optimizer, loss_fn, train, batch_size, epoch + 1)
+            with float32_matmul_precision(precision):  # training only: the test loss is exact float32
+                train_loss = _train_epoch(model, optimizer, loss_fn, train, batch_size, epoch + 1)
             seconds = time.perf_counter() - start
             test_loss = evaluate(model, test, loss_fn=loss_fn) if test is not None else None
             history.append(train_loss, test_loss, seconds)
