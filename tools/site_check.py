@@ -5,10 +5,9 @@ which downloads no browser) and checks: no console errors or failed requests to 
 site itself; every image from the site loaded; math rendered by MathJax wherever a
 page has math; a Colab link on every chapter page; every internal link pointing at
 an existing page and anchor; one search field, not two; Chinese text (the glossary's) drawn by an installed
-font that has its characters, not as empty boxes. It saves a full-page screenshot of each page under
-_build/screenshots/. Images from other hosts (the Colab badge) are listed, not
-required: an offline classroom cannot reach them, and they only link to online
-services. Run it with ``make site-check`` after ``make book``.
+font that has its characters, not as empty boxes. Every image must come from the site itself: an
+offline classroom reaches no other host (the site draws its own Colab badge). It
+saves a full-page screenshot of each page under _build/screenshots/. Run it with ``make site-check`` after ``make book``.
 """
 
 from __future__ import annotations
@@ -67,8 +66,8 @@ def serve(root: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
-def check_page(page, url: str, root: Path, base: str, shots: Path) -> tuple[list[str], list[str]]:
-    """Visit one page; return (problems, external images)."""
+def check_page(page, url: str, root: Path, base: str, shots: Path) -> list[str]:
+    """Visit one page; return its problems."""
     problems, failed = [], []
     page.on("console", lambda msg: _console_error(msg, base, problems))
     page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
@@ -80,7 +79,8 @@ def check_page(page, url: str, root: Path, base: str, shots: Path) -> tuple[list
         except Exception:
             problems.append("math present but MathJax rendered none")
     images = page.eval_on_selector_all("img", "els => els.map(e => [e.currentSrc || e.src, e.complete && e.naturalWidth > 0])")
-    external = [src for src, _ in images if not src.startswith(base)]
+    problems += [f"image from another host, which offline readers cannot load: {src}"
+                 for src, _ in images if not src.startswith(base)]
     problems += [f"image not loaded: {src}" for src, ok in images if src.startswith(base) and not ok]
     problems += [f"request failed: {u}" for u in failed]
     if "/notebooks/" in url and not page.locator("a[href*='colab.research.google.com/github/']").count():
@@ -92,12 +92,12 @@ def check_page(page, url: str, root: Path, base: str, shots: Path) -> tuple[list
         problems.append(f"{searches} search fields visible (one expected)")
     name = urlparse(url).path.strip("/").replace("/", "__").removesuffix(".html") or "index"
     page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
-    return problems, external
+    return problems
 
 
 def _console_error(msg, base: str, problems: list[str]) -> None:
-    """Record a console error, except a failed load of another host's resource: those
-    are the external images listed separately (offline they cannot load)."""
+    """Record a console error, except a failed load of another host's resource: an
+    image from another host is reported once, as such, by check_page."""
     if msg.type != "error":
         return
     source = (msg.location or {}).get("url", "")
@@ -165,16 +165,15 @@ def main(site: str = "_build/html", screenshots: str = "_build/screenshots") -> 
     pages = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.html"))
     pages = [p for p in pages if not p.startswith(SKIP)]
     server, base = serve(root)
-    failures, external = {}, set()
+    failures = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for rel in pages:
             problems = check_redirect(root / rel)
             if problems is None:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
-                problems, outside = check_page(page, base + rel, root, base, shots)
+                problems = check_page(page, base + rel, root, base, shots)
                 page.close()
-                external.update(outside)
             print(f"{'FAIL' if problems else 'ok  '} {rel}")
             if problems:
                 failures[rel] = problems
@@ -182,7 +181,6 @@ def main(site: str = "_build/html", screenshots: str = "_build/screenshots") -> 
     server.shutdown()
     for rel, problems in failures.items():
         print(f"\n{rel}:\n  " + "\n  ".join(problems))
-    print(f"\nexternal images (not required offline): {sorted(external) or 'none'}")
     print(f"screenshots of {len(pages)} pages in {shots}/")
     print(f"site-check: {len(pages) - len(failures)} passed, {len(failures)} failed")
     return 1 if failures or not pages else 0

@@ -11,7 +11,19 @@
   The top bar is kept empty, as sphinx-book-theme intends. This is done here, not in
   _config.yml, because Jupyter Book replaces its own html_theme_options (launch and
   repository buttons) with any that _config.yml's sphinx.config gives.
+- Each chapter's first cell shows Colab's badge image from colab.research.google.com,
+  which an offline classroom cannot load. On the site the badge is drawn from a copy
+  of our own (static/colab-badge.svg); the notebooks keep Colab's, for Colab and
+  GitHub. The link itself is unchanged.
 """
+
+import posixpath
+from pathlib import Path
+
+from docutils import nodes
+
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+LOCAL_BADGE = "_static/colab-badge.svg"
 
 NORMALIZE_MODE = 'if (!document.documentElement.dataset.mode) { document.documentElement.dataset.mode = "auto"; }'
 
@@ -29,10 +41,18 @@ def _dedupe_inline_scripts(app, pagename, templatename, context, doctree):
 
 def _no_top_bar_search(app, config):
     config.html_theme_options.setdefault("navbar_persistent", [])
+    config.html_static_path.append(str(Path(__file__).parent / "static"))
+
+
+def _local_colab_badge(app, doctree, docname):
+    for image in doctree.findall(nodes.image):
+        if image.get("uri") == COLAB_BADGE:
+            image["uri"] = posixpath.relpath(LOCAL_BADGE, posixpath.dirname(docname) or ".")
 
 
 def setup(app):
     app.add_js_file(None, body=NORMALIZE_MODE, priority=1)
     app.connect("config-inited", _no_top_bar_search)
     app.connect("html-page-context", _dedupe_inline_scripts, priority=900)
+    app.connect("doctree-resolved", _local_colab_badge)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
