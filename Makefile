@@ -10,7 +10,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 
-.PHONY: help venv book test unit execute pin student bench site-check clean
+.PHONY: help venv book test unit execute pin format student bench site-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ unit: $(STAMP)  ## only vaelib's unit tests and the notebook hygiene tests
 
 execute: $(STAMP)  ## re-run every notebook in place, full mode, fresh kernel (refreshes committed outputs)
 	env -u VAELIB_SMOKE $(PY) tools/execute_notebooks.py $(NOTEBOOKS)
+
+format: $(STAMP)  ## reflow the notebooks' code to 79 columns (ruff); long strings need splitting by hand
+	$(VENV)/bin/ruff format notebooks
 
 pin: $(STAMP)  ## point every notebook's Colab badge and bootstrap at repository.branch in _config.yml
 	$(PY) tools/pin_colab.py $(NOTEBOOKS)

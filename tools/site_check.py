@@ -4,7 +4,8 @@ For each HTML page of _build/html it drives Debian's Chromium (through Playwrigh
 which downloads no browser) and checks: no console errors or failed requests to the
 site itself; every image from the site loaded; math rendered by MathJax wherever a
 page has math; a Colab link on every chapter page; every internal link pointing at
-an existing page and anchor; one search field, not two; Chinese text (the glossary's) drawn by an installed
+an existing page and anchor; one search field, not two; no code cell (hidden ones
+opened) wider than the text column at 1280 px; Chinese text (the glossary's) drawn by an installed
 font that has its characters, not as empty boxes. Every image must come from the site itself: an
 offline classroom reaches no other host (the site draws its own Colab badge). It
 saves a full-page screenshot of each page under _build/screenshots/. Run it with ``make site-check`` after ``make book``.
@@ -39,6 +40,12 @@ CJK_PROBE = """() => {
   }
   for (const [element, count] of counts) element.setAttribute("data-cjk-count", String(count));
   return counts.size;
+}"""
+WIDE_CODE = """() => {
+  document.querySelectorAll("details").forEach(d => { d.open = true; });
+  return [...document.querySelectorAll(".cell_input pre")]
+    .filter(pre => pre.scrollWidth > pre.clientWidth)
+    .map(pre => pre.textContent.split("\\n").reduce((a, b) => (b.length > a.length ? b : a), ""));
 }"""
 REDIRECT = re.compile(r'<meta http-equiv="Refresh" content="0; url=([^"]+)"', re.I)
 
@@ -92,6 +99,8 @@ def check_page(page, url: str, root: Path, base: str, shots: Path) -> list[str]:
         problems.append(f"{searches} search fields visible (one expected)")
     name = urlparse(url).path.strip("/").replace("/", "__").removesuffix(".html") or "index"
     page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+    # after the screenshot, since it opens the hidden cells
+    problems += [f"code cell scrolls sideways at 1280 px: {line.strip()}" for line in page.evaluate(WIDE_CODE)]
     return problems
 
 

@@ -15,6 +15,9 @@
   which an offline classroom cannot load. On the site the badge is drawn from a copy
   of our own (static/colab-badge.svg); the notebooks keep Colab's, for Colab and
   GitHub. The link itself is unchanged.
+- Code cells are formatted to 79 columns; static/code-width.css sets their font a
+  little smaller so that 79 columns fit the text column at 1280 px without a
+  sideways scroll bar.
 """
 
 import posixpath
@@ -52,6 +55,7 @@ def _local_colab_badge(app, doctree, docname):
 
 def setup(app):
     app.add_js_file(None, body=NORMALIZE_MODE, priority=1)
+    app.add_css_file("code-width.css")
     app.connect("config-inited", _no_top_bar_search)
     app.connect("html-page-context", _dedupe_inline_scripts, priority=900)
     app.connect("doctree-resolved", _local_colab_badge)
