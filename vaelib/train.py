@@ -101,14 +101,14 @@ def fit(
     train = train_images.to(device)
     test = test_images.to(device) if test_images is not None else None
     optimizer = make_adam(model, lr, device)
-    history = History(device=str(device), matmul=describe_matmul(device, matmul_precision))
+    history = History(device=str(device))
     if checkpoint is not None and Path(checkpoint).is_file():
         history = load_checkpoint(checkpoint, model, optimizer)
-        history.matmul = describe_matmul(device, matmul_precision)
+    history.matmul = describe_matmul(device, matmul_precision)
+    precision = _effective_precision(device, matmul_precision)
     from tqdm.auto import tqdm  # imported here: in Jupyter, tqdm.auto may warn at import time
 
     bar = tqdm(range(len(history), epochs), desc="fit", unit="epoch", disable=not progress)
-    precision = _effective_precision(device, matmul_precision)
     with value_checks(False):  # the data was checked once, above
         for epoch in bar:
             start = time.perf_counter()

@@ -44,6 +44,10 @@ def _dedupe_inline_scripts(app, pagename, templatename, context, doctree):
 
 def _no_top_bar_search(app, config):
     config.html_theme_options.setdefault("navbar_persistent", [])
+
+
+def _add_static_files(app, config):
+    """static/: the local Colab badge and code-width.css."""
     config.html_static_path.append(str(Path(__file__).parent / "static"))
 
 
@@ -57,6 +61,7 @@ def setup(app):
     app.add_js_file(None, body=NORMALIZE_MODE, priority=1)
     app.add_css_file("code-width.css")
     app.connect("config-inited", _no_top_bar_search)
+    app.connect("config-inited", _add_static_files)
     app.connect("html-page-context", _dedupe_inline_scripts, priority=900)
     app.connect("doctree-resolved", _local_colab_badge)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
