@@ -9,12 +9,15 @@ from .evaluate import evaluate, importance_log_likelihood, nearest_distance
 from .losses import elbo_terms, negative_elbo, reconstruction_loss
 from .models import MNIST_DIM, MNIST_SIDE, Autoencoder, LinearGaussian, VAE
 from .plot import (
+    graphical_model,
     image_grid,
     interpolation_strip,
     latent_manifold,
     latent_scatter,
     reconstruction_grid,
+    reparameterization_graph,
     training_curves,
+    vae_flow_diagram,
 )
 from .probability import bernoulli_log_likelihood, gaussian_log_likelihood, kl_normal_std, mc_estimate
 from .train import History, NonFiniteLossError, fit, fit_dataloader, load_checkpoint, save_checkpoint
@@ -37,6 +40,7 @@ __all__ = [
     "fit",
     "fit_dataloader",
     "gaussian_log_likelihood",
+    "graphical_model",
     "image_grid",
     "importance_log_likelihood",
     "interpolation_strip",
@@ -52,9 +56,11 @@ __all__ = [
     "read_idx",
     "reconstruction_grid",
     "reconstruction_loss",
+    "reparameterization_graph",
     "save_checkpoint",
     "seed_all",
     "smoke_mode",
     "training_curves",
+    "vae_flow_diagram",
     "value_checks",
 ]
