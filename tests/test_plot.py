@@ -257,3 +257,9 @@ def test_diagrams_shrink_to_fit_small_axes():
 def test_diagram_rejects_an_edge_to_an_unknown_node():
     with pytest.raises(ValueError, match="edge z -> w names an unknown node"):
         _Diagram("t", {"z": _Node("$z$", (0, 0), "latent")}, (_Edge("z", "w", "forward"),), (1, 1))
+
+
+def test_graphical_model_names_its_plate():
+    ax = graphical_model(plate_label="$n$ data points")
+    assert "$n$ data points" in [text.get_text() for text in ax.texts]
+    assert "$n$ images" not in [text.get_text() for text in ax.texts]

@@ -267,28 +267,28 @@ def _draw_diagram(spec: _Diagram, ax: Axes | None) -> Axes:
     return ax
 
 
-def _graphical_model_spec() -> _Diagram:
-    """The VAE's graphical model: z → x generates, x ⇢ z infers, once per image."""
+def _graphical_model_spec(plate_label: str = "$n$ images") -> _Diagram:
+    """The VAE's graphical model: z → x generates, x ⇢ z infers, once per data point."""
     nodes = {"z": _Node("$z$", (2.2, 2.15), "latent"), "x": _Node("$x$", (2.2, 0.75), "observed")}
     edges = (
         _Edge("z", "x", "generative", "decoder\n" r"$p_\theta(x \mid z)$", rad=0.6, label_xy=(1.15, 1.45)),
         _Edge("x", "z", "inference", "encoder\n" r"$q_\phi(z \mid x)$", rad=0.6, label_xy=(3.25, 1.45)),
     )
     notes = ((2.2, 2.75, r"prior $p(z) = \mathcal{N}(0, I)$"),)
-    plate = (0.3, 0.1, 3.8, 2.95, "$n$ images")
+    plate = (0.3, 0.1, 3.8, 2.95, plate_label)
     return _Diagram("the VAE as a graphical model", nodes, edges, (4.4, 3.15), notes, plate, fontsize=14)
 
 
-def graphical_model(ax: Axes | None = None) -> Axes:
+def graphical_model(ax: Axes | None = None, plate_label: str = "$n$ images") -> Axes:
     """The VAE's graphical model, in plate notation.
 
     The latent z (unshaded) generates the observed image x (shaded) through the
     decoder's likelihood p_θ(x | z) (solid arrow), with the prior p(z) = N(0, I) on z;
     the encoder q_φ(z | x) infers z back from x (dashed arrow). The plate repeats this
-    for each of the n images. Draws on ``ax`` (a new figure when None) and returns it.
-    Introduced in chapter 3.
+    for each of the n images (``plate_label`` names them). Draws on ``ax`` (a new
+    figure when None) and returns it. Introduced in chapter 3.
     """
-    return _draw_diagram(_graphical_model_spec(), ax)
+    return _draw_diagram(_graphical_model_spec(plate_label), ax)
 
 
 def _vae_flow_spec() -> _Diagram:
