@@ -1,0 +1,260 @@
+"""Every displayed equation's check fails when the formula is wrong.
+
+Each row of MUTATIONS breaks the code that evaluates one displayed equation (drops a
+factor, flips a sign, drops a constant, swaps a product for a quotient) in a scratch
+copy of its chapter. The test runs that copy from a fresh kernel in smoke mode and
+asserts that it stops with an AssertionError: the chapter's own check caught the
+broken formula. A row whose text is no longer in its cell fails with a message that
+names the row, so a maintainer who edits a cell updates the table with it.
+
+A row names its cell by the cell's id (nbformat 4.5), which stays put when cells
+are added or moved. To print a notebook's cell ids beside their first lines:
+
+    python tests/test_checks_fail_when_broken.py --cells notebooks/NN_name.ipynb
+
+To try a new mutation before adding its row:
+
+    python tests/test_checks_fail_when_broken.py notebooks/NN_name.ipynb CELL OLD NEW
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import nbclient
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+EQUATION = re.compile(r"^\$\$\n(.*?)\n\$\$ *(\((?P<label>[^)]+)\))?", re.M | re.S)
+
+
+class Mutation(NamedTuple):
+    equation: str  # the label of the displayed equation whose check must fail
+    notebook: str  # file name in notebooks/
+    cell: str  # the code cell's id
+    old: str  # text that occurs exactly once in that cell
+    new: str  # what replaces it: the formula, broken
+
+    def __str__(self) -> str:
+        return f"{self.equation} ({self.notebook}, cell {self.cell}: {self.old!r} -> {self.new!r})"
+
+
+AE = "00_from_autoencoders_to_vaes.ipynb"
+DENSITIES = "01_densities_and_expectation.ipynb"
+BAYES = "02_joint_marginal_conditional_bayes.ipynb"
+ELBO = "03_jensen_and_the_elbo.ipynb"
+REPARAM = "04_reparameterization_trick.ipynb"
+MNIST = "05_mnist_vae_on_the_gpu.ipynb"
+
+MUTATIONS = [
+    # chapter 0
+    Mutation("ch0-autoencoder", AE, "e8352349", "(1 - x) * torch.log(1 - x_hat)", "torch.log(1 - x_hat)"),
+    # chapter 1
+    Mutation("ch1-density", DENSITIES, "c07773fe", "u ** (SHAPE_A - 1)", "u**SHAPE_A"),
+    Mutation("ch1-interval", DENSITIES, "263b8ded", "approx = density(x0) * delta", "approx = density(x0) / delta"),
+    Mutation("ch1-normal-peak", DENSITIES, "86c3932e", "math.sqrt(2 * math.pi)", "math.sqrt(math.pi)"),
+    Mutation("ch1-normalization", DENSITIES, "2eeb4846", "total, _ = integrate.quad(density, LOW, HIGH)",
+             "total, _ = integrate.quad(density, 1.0, HIGH)"),  # the source's bounds
+    Mutation("ch1-expectation", DENSITIES, "d1c4f465", "lambda x: x * density(x)", "lambda x: density(x)"),
+    Mutation("ch1-monte-carlo", DENSITIES, "00d079a8", "x_draws = HIGH * beta_u.sample", "x_draws = beta_u.sample"),
+    Mutation("ch1-mc-error", DENSITIES, "2627df29", "(SHAPE_A + SHAPE_B + 1)", "(SHAPE_A + SHAPE_B)"),
+    Mutation("ch1-mc-error", DENSITIES, "d49efb57", "sd_x / np.sqrt(SIZES)", "sd_x / np.array(SIZES)"),
+    Mutation("ch1-lotus", DENSITIES, "27e8ea90", "lambda x: f(x) * density(x)", "lambda x: f(x)"),
+    Mutation("ch1-mgf", DENSITIES, "27e8ea90", "hyp1f1(SHAPE_A, SHAPE_A + SHAPE_B,", "hyp1f1(SHAPE_A, SHAPE_B,"),
+    Mutation("ch1-change-of-variables", DENSITIES, "c78b65a1", "density(-4 * np.log(y)) * 4 / y",
+             "density(-4 * np.log(y)) / y"),
+    # chapter 2
+    Mutation("ch2-joint", BAYES, "01824861", "w * stats.multivariate_normal(m, c).pdf(points)",
+             "stats.multivariate_normal(m, c).pdf(points)"),
+    Mutation("ch2-marginals", BAYES, "6d8c2d3f", "integrate.trapezoid(joint, GRID, axis=1)  # integrate out z",
+             "integrate.trapezoid(joint, GRID, axis=0)  # the source's dx"),
+    Mutation("ch2-conditional", BAYES, "d9ae5c50", "slice_ = joint[i] / p_x_closed[i]", "slice_ = joint[i]"),
+    Mutation("ch2-bayes", BAYES, "4395e26c", "bayes = likelihood * prior / evidence", "bayes = likelihood * prior"),
+    Mutation("ch2-linear-model", BAYES, "36f9623c", "stats.norm(W * z + B, S).pdf(X_OBS)", "stats.norm(W * z, S).pdf(X_OBS)"),
+    Mutation("ch2-linear-exact", BAYES, "36f9623c", "post_var_hand = S**2 / (W**2 + S**2)",
+             "post_var_hand = S / (W**2 + S**2)"),
+    Mutation("ch2-linear-exact", BAYES, "36f9623c", "stats.norm(B, math.sqrt(W**2 + S**2))", "stats.norm(B, W**2 + S**2)"),
+    Mutation("ch2-prior-mc", BAYES, "8728d6ce", "z_prior = torch.randn(", "z_prior = 2 * torch.randn("),
+    Mutation("ch2-ess", BAYES, "a05697d4", "2 * torch.logsumexp(log_w, -1) - torch.logsumexp(2 * log_w, -1)",
+             "torch.logsumexp(log_w, -1) - log_w.max(-1).values"),  # sum(w) / max(w)
+    # chapter 3
+    Mutation("ch3-jensen", ELBO, "a437839a", "GAMMA_SHAPE * GAMMA_SCALE)  # E[Y]", "GAMMA_SHAPE / GAMMA_SCALE)  # E[Y]"),
+    Mutation("ch3-gamma-log", ELBO, "a437839a", "special.digamma(GAMMA_SHAPE) + math.log(GAMMA_SCALE)",
+             "special.digamma(GAMMA_SHAPE) - math.log(GAMMA_SCALE)"),
+    Mutation("ch3-elbo-jensen", ELBO, "db45d1d2", "q_dist.pdf(z) * (log_joint(z) - q_dist.logpdf(z))",
+             "q_dist.pdf(z) * (log_joint(z) + q_dist.logpdf(z))"),
+    Mutation("ch3-elbo-jensen", ELBO, "db45d1d2", "+ stats.norm.logpdf(z)", "- stats.norm.logpdf(z)"),
+    Mutation("ch3-elbo-jensen", ELBO, "db45d1d2", "np.exp(log_joint(z) - q_dist.logpdf(z))", "np.exp(log_joint(z))"),
+    Mutation("ch3-kl-gap", ELBO, "d47f5c51", "kl_divergence(q_normal, post_normal)", "kl_divergence(post_normal, q_normal)"),
+    Mutation("ch3-rec-kl", ELBO, "f5e64d37", "elbo_split = reconstruction - kl_prior", "elbo_split = reconstruction + kl_prior"),
+    Mutation("ch3-gaussian-kl", ELBO, "3539c056", "- torch.log(std**2) - 1)", "- torch.log(std**2))"),
+    Mutation("ch3-gaussian-kl", ELBO, "3539c056", "0.5 * (mu**2", "(mu**2"),
+    Mutation("ch3-elbo-theta", ELBO, "1cf410c7", "kl_divergence(q_z, post_z)", "kl_divergence(post_z, q_z)"),
+    Mutation("ch3-elbo-theta", ELBO, "1cf410c7", '"c": -a_post @ true_model.bias', '"c": a_post @ true_model.bias'),
+    Mutation("ch3-ppca-elbo", ELBO, "d8c415c6", "var / (2 * s2)", "var / s2"),
+    Mutation("ch3-ppca-elbo", ELBO, "d8c415c6", 'phi["logvar"] - 1)', 'phi["logvar"])'),
+    Mutation("ch3-ppca-mle", ELBO, "8a7ce5e6", "s2_ml = lam[latent_dim:].mean()", "s2_ml = lam.mean()"),
+    Mutation("ch3-ppca-mle", ELBO, "8a7ce5e6", "torch.sqrt(lam[0] - s2_ml)", "torch.sqrt(lam[0])"),
+    Mutation("ch3-joint-ascent", ELBO, "1bbd955e", "for t in [*theta.values(), *phi.values()]:", "for t in phi.values():"),
+    Mutation("ch3-joint-ascent", ELBO, "1bbd955e", "for t in [*theta.values(), *phi.values()]:", "for t in theta.values():"),
+    Mutation("ch3-elbo-1d", ELBO, "1bd679b6", "- 0.5 * (mu**2 + var - math.log(var) - 1)", "- 0.5 * (mu**2 + var - math.log(var))"),
+    Mutation("ch3-elbo-1d", ELBO, "1bd679b6", "- W**2 * var / (2 * S**2)", "- W**2 * var / S**2"),
+    # chapter 4
+    Mutation("ch4-test-functions", REPARAM, "6e779a7e", "(mu**2 + std**2).sum()", "(mu**2 + 2 * std**2).sum()"),
+    Mutation("ch4-test-functions", REPARAM, "6e779a7e", "(torch.cos(mu) * torch.exp(-(std**2) / 2)).sum()",
+             "(torch.cos(mu) * torch.exp(-(std**2))).sum()"),
+    Mutation("ch4-score", REPARAM, "5c20074d", "return f(z)[:, None, None] * score", "return f(z)[:, None, None] ** 2 * score"),
+    Mutation("ch4-gaussian-score", REPARAM, "5c20074d", "((z - mu) ** 2 - std**2) / std**3", "((z - mu) ** 2 - std**2) / std**2"),
+    Mutation("ch4-gaussian-score", REPARAM, "5c20074d", "[(z - mu) / std**2,", "[(z - mu) / std,"),
+    Mutation("ch4-pathwise", REPARAM, "f75a252a", "f(params[0] + params[1] * eps_n)", "f(params[0] + params[1] ** 2 * eps_n)"),
+    Mutation("ch4-pathwise", REPARAM, "dfed9445", "mu_param + torch.exp(0.5 * logvar_param) * eps_shared",
+             "mu_param + torch.exp(logvar_param) * eps_shared"),  # the exercise's exp(logvar) bug
+    Mutation("ch4-pathwise-variance", REPARAM, "bac76f0c", '"sum z^2": 4 * STD0**2,', '"sum z^2": 2 * STD0**2,'),
+    Mutation("ch4-pathwise-variance", REPARAM, "bac76f0c", "- math.sin(MU0) ** 2 * math.exp(-(STD0**2)),",
+             "- math.sin(MU0) ** 2 * math.exp(-(STD0**2) / 2),"),
+    Mutation("ch4-pathwise-variance", REPARAM, "bac76f0c", "0.5 * (1 - math.cos(2 * MU0)", "(1 - math.cos(2 * MU0)"),
+    Mutation("ch4-pathwise-variance", REPARAM, "121fe764", '"pathwise": 2 * STD0,', '"pathwise": STD0,'),
+    Mutation("ch4-score-variance", REPARAM, "bac76f0c", "(k * var_g + k**2 * mean_g**2)", "(k * var_g + k * mean_g**2)"),
+    Mutation("ch4-score-variance", REPARAM, "bac76f0c", "- exact_grad_1**2", "+ exact_grad_1**2"),
+    Mutation("ch4-score-variance", REPARAM, "bac76f0c", "return ((z - MU0) / STD0**2) ** 2", "return ((z - MU0) / STD0) ** 2"),
+    Mutation("ch4-score-variance", REPARAM, "bac76f0c", "+ 2 * k * mean_g *", "+ k * mean_g *"),
+    Mutation("ch4-elbo-estimate", REPARAM, "051f74a9", "- q.log_prob(z).sum((-2, -1))", "+ q.log_prob(z).sum((-2, -1))"),
+    Mutation("ch4-elbo-estimate", REPARAM, "051f74a9", "+ Normal(0.0, 1.0).log_prob(z).sum((-2, -1))",
+             "+ Normal(0.0, 2.0).log_prob(z).sum((-2, -1))"),
+    Mutation("ch4-score-with-phi", REPARAM, "7d3e9a1c", "return f.detach() * log_q + f", "return f.detach() * log_q"),
+    Mutation("ch4-score-with-phi", REPARAM, "7d3e9a1c", "return f.detach() * log_q + f", "return f.detach() * log_q - f"),
+    Mutation("ch4-score-with-phi", REPARAM, "7d3e9a1c", "return f.detach() * log_q + f", "return f * log_q + f"),
+    Mutation("ch4-score-with-phi", REPARAM, "7d3e9a1c", "return f.detach() * log_q + f", "return -f.detach() * log_q + f"),
+    Mutation("ch4-score-with-phi", REPARAM, "fb89fa55", "z = q.sample((n,))  # no gradient reaches (mu_q, log_std) through z",
+             "z = q.rsample((n,))  # no gradient reaches (mu_q, log_std) through z"),
+    # chapter 5
+    Mutation("ch5-loss", MNIST, "d31b4206", "1 + logvar - mu**2 - logvar.exp()", "logvar - mu**2 - logvar.exp()"),
+    Mutation("ch5-gaussian-nll", MNIST, "849b7f50", "math.log(2 * math.pi * sigma2)", "math.log(math.pi * sigma2)"),
+    Mutation("ch5-implied-beta", MNIST, "849b7f50", "beta = 784 / (2 * sigma2)", "beta = 784 / sigma2"),
+    Mutation("ch5-importance", MNIST, "1e81cbc7", "- Normal(mu_8, std_8).log_prob(z_k).sum(-1)", ""),
+]
+
+
+def displayed_equations(path: Path) -> list[str | None]:
+    """The labels of a notebook's displayed equations, in order (None: unlabelled)."""
+    nb = nbformat.read(path, as_version=4)
+    return [
+        match.group("label")
+        for cell in nb.cells
+        if cell.cell_type == "markdown"
+        for match in EQUATION.finditer(cell.source)
+    ]
+
+
+def mutated_notebook(mutation: Mutation) -> tuple[nbformat.NotebookNode, int]:
+    """The mutation's notebook with its text replaced, and the mutated cell's index."""
+    path = ROOT / "notebooks" / mutation.notebook
+    if not path.is_file():
+        raise LookupError(f"update the row {mutation}: notebooks/{mutation.notebook} does not exist")
+    nb = nbformat.read(path, as_version=4)
+    index = next((i for i, cell in enumerate(nb.cells) if cell.get("id") == mutation.cell), None)
+    if index is None or nb.cells[index].cell_type != "code":
+        raise LookupError(f"update the row {mutation}: {mutation.notebook} has no code cell with id {mutation.cell}")
+    source = nb.cells[index].source
+    count = source.count(mutation.old)
+    if count != 1:
+        raise LookupError(
+            f"update the row {mutation}: its text occurs {count} times in the cell, not once; "
+            "the cell has changed since the row was written"
+        )
+    nb.cells[index].source = source.replace(mutation.old, mutation.new)
+    return nb, index
+
+
+def run(nb: nbformat.NotebookNode) -> tuple[str, int] | None:
+    """Execute a notebook from a fresh kernel in smoke mode; the first error's name
+    and cell index, or None when every cell ran."""
+    previous = os.environ.get("VAELIB_SMOKE")
+    os.environ["VAELIB_SMOKE"] = "1"
+    try:
+        nbclient.NotebookClient(
+            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}
+        ).execute()
+    except nbclient.exceptions.CellExecutionError as error:
+        failed = next(
+            i for i, cell in enumerate(nb.cells) if any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+        )
+        return error.ename, failed
+    finally:
+        if previous is None:
+            del os.environ["VAELIB_SMOKE"]
+        else:
+            os.environ["VAELIB_SMOKE"] = previous
+    return None
+
+
+def test_every_displayed_equation_is_labelled_and_has_a_mutation():
+    listed = {m.equation for m in MUTATIONS}
+    for path in NOTEBOOKS:
+        labels = displayed_equations(path)
+        assert None not in labels, f"{path.name}: a displayed equation has no label, so no row can name it"
+        missing = [label for label in labels if label not in listed]
+        assert not missing, f"{path.name}: no mutation row for {missing}"
+    every_label = {label for path in NOTEBOOKS for label in displayed_equations(path)}
+    stale = [str(m) for m in MUTATIONS if m.equation not in every_label]
+    assert not stale, f"rows name equations that no notebook displays: {stale}"
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS, ids=lambda m: f"{m.equation}:{m.new[:30]}")
+def test_the_text_to_break_is_still_in_its_cell(mutation):
+    mutated_notebook(mutation)  # raises LookupError naming the row
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS, ids=lambda m: f"{m.equation}:{m.new[:30]}")
+def test_the_chapter_fails_when_the_formula_is_broken(mutation):
+    nb, index = mutated_notebook(mutation)
+    outcome = run(nb)
+    assert outcome is not None, f"the chapter still ran to the end with the formula broken: {mutation}"
+    name, failed = outcome
+    assert name == "AssertionError", f"{mutation} stopped the chapter with {name} in cell {failed}, not a failed check"
+    assert failed >= index
+
+
+def test_a_row_whose_text_has_gone_names_itself():
+    stale = Mutation("ch0-autoencoder", AE, _first_code_cell_id(AE), "text that is in no cell", "x")
+    with pytest.raises(LookupError, match=r"update the row ch0-autoencoder .*occurs 0 times"):
+        mutated_notebook(stale)
+    with pytest.raises(LookupError, match="has no code cell with id"):
+        mutated_notebook(stale._replace(cell="no-such-cell"))
+
+
+def test_an_unbroken_check_is_reported_as_such():
+    """The runner tells a chapter that runs to the end from one that fails."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("assert x == 2")]
+    assert run(nb) == ("AssertionError", 1)
+    nb.cells[1].source = "assert x == 1"
+    assert run(nb) is None
+
+
+def _first_code_cell_id(name: str) -> str:
+    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    return next(cell.id for cell in nb.cells if cell.cell_type == "code")
+
+
+def _main(argv: list[str]) -> None:
+    if argv[:1] == ["--cells"]:
+        for cell in nbformat.read(argv[1], as_version=4).cells:
+            first = cell.source.strip().splitlines()[0][:70] if cell.source.strip() else ""
+            print(f"{cell.id}  {cell.cell_type:8}  {first}")
+        return
+    path, cell, old, new = argv
+    mutation = Mutation("(trial)", Path(path).name, cell, old, new)
+    nb, index = mutated_notebook(mutation)
+    outcome = run(nb)
+    print(f"mutated cell {index}: " + ("ran to the end (the check did not fail)" if outcome is None else f"{outcome[0]} in cell {outcome[1]}"))
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])
