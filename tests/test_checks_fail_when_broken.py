@@ -55,9 +55,13 @@ MNIST = "05_mnist_vae_on_the_gpu.ipynb"
 MUTATIONS = [
     # chapter 0
     Mutation("ch0-autoencoder", AE, "e8352349", "(1 - x) * torch.log(1 - x_hat)", "torch.log(1 - x_hat)"),
+    # the loss's floor, the pixels' summed binary entropies, without its second term
+    Mutation("ch0-autoencoder", AE, "e9c21a9e", "torch.special.entr(test_images) + torch.special.entr(1 - test_images)",
+             "torch.special.entr(test_images)"),
     # chapter 1
     Mutation("ch1-density", DENSITIES, "c07773fe", "u ** (SHAPE_A - 1)", "u**SHAPE_A"),
     Mutation("ch1-interval", DENSITIES, "263b8ded", "approx = density(x0) * delta", "approx = density(x0) / delta"),
+    Mutation("ch1-interval", DENSITIES, "263b8ded", "constant = abs(log_slope) / 2", "constant = abs(log_slope)"),
     Mutation("ch1-normal-peak", DENSITIES, "86c3932e", "math.sqrt(2 * math.pi)", "math.sqrt(math.pi)"),
     Mutation("ch1-normalization", DENSITIES, "2eeb4846", "total, _ = integrate.quad(density, LOW, HIGH)",
              "total, _ = integrate.quad(density, 1.0, HIGH)"),  # the source's bounds

@@ -53,9 +53,12 @@ def negative_elbo(
 
 
 def reconstruction_loss(model: nn.Module, x: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """−log p(x | z = encode(x)) of a deterministic autoencoder, nats per image.
+    """Binary cross-entropy of x and its reconstruction decode(encode(x)), nats per image.
 
-    Introduced in chapter 0.
+    Σ_d −[x_d log x̂_d + (1 − x_d) log(1 − x̂_d)] for a deterministic autoencoder. For
+    binary pixels (x_d ∈ {0, 1}) this is −log p(x | z = encode(x)) under independent
+    Bernoulli pixels; for grey levels it is only a cross-entropy, not the negative log
+    of a normalized likelihood. Introduced in chapter 0.
     """
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
