@@ -128,8 +128,8 @@ class Autoencoder(_MLPLatentModel):
 class LinearGaussian(nn.Module):
     """The exact latent model z ~ N(0, I_L), x | z ~ N(W z + b, s² I_D).
 
-    Its evidence p(x) = N(b, W Wᵀ + s² I) and posterior p(z | x) = N(m, S) with
-    S = (I + Wᵀ W / s²)⁻¹, m = S Wᵀ (x − b) / s² are closed forms, so every
+    Its evidence p(x) = N(b, W Wᵀ + s² I) and posterior p(z | x) = N(m, Σ) with
+    Σ = (I + Wᵀ W / s²)⁻¹, m = Σ Wᵀ (x − b) / s² are closed forms, so every
     estimate of the course can be checked against them. ``weight`` is ``(D, L)``,
     ``bias`` ``(D,)``. Introduced in chapter 2.
     """
@@ -152,7 +152,7 @@ class LinearGaussian(nn.Module):
         return MultivariateNormal(self.bias, covariance_matrix=cov)
 
     def posterior(self, x: torch.Tensor) -> MultivariateNormal:
-        """p(z | x) = N(m, S), batched over x ``(B, D)`` (means ``(B, L)``)."""
+        """p(z | x) = N(m, Σ), batched over x ``(B, D)`` (means ``(B, L)``)."""
         check_tensor(x, "x", ndim=2, last_dim=self.data_dim)
         cov = torch.linalg.inv(self.posterior_precision())
         mean = (x.double() - self.bias) @ self.weight @ cov.T / self.noise_std**2
@@ -165,12 +165,12 @@ class LinearGaussian(nn.Module):
         return gaussian_log_likelihood(x.double(), mean, 2.0 * torch.log(torch.tensor(self.noise_std)))
 
     def posterior_precision(self) -> torch.Tensor:
-        """S⁻¹ = I + Wᵀ W / s², the posterior precision, ``(L, L)`` (the same for every x)."""
+        """Σ⁻¹ = I + Wᵀ W / s², the posterior precision, ``(L, L)`` (the same for every x)."""
         eye = torch.eye(self.latent_dim, dtype=torch.float64, device=self.weight.device)
         return eye + self.weight.T @ self.weight / self.noise_std**2
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The best diagonal q(z | x): mean m and variances 1 / diag(S⁻¹).
+        """The best diagonal q(z | x): mean m and variances 1 / diag(Σ⁻¹).
 
         These minimize KL(q || p(z | x)) over diagonal Gaussians (mean-field), and q is
         exact when Wᵀ W is diagonal (always when L = 1). Shapes ``(B, D)`` → ``(B, L)``.
