@@ -36,7 +36,10 @@ def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Ten
 
     Math: Σ_d [x_d log p_d + (1 − x_d) log(1 − p_d)], p_d = sigmoid(logits_d),
     computed from the logits so that it never takes log(0). ``x`` is in [0, 1]
-    (grey levels are allowed, as in the source's loss). Shapes: ``x`` ``(B, D)`` and
+    (grey levels are allowed, as in the source's loss). It is log p(x | z) only
+    for binary ``x`` in {0, 1}; for grey-level ``x`` the result is the negative
+    binary cross-entropy, not a log-likelihood (it is the log of no normalized
+    distribution over images). Shapes: ``x`` ``(B, D)`` and
     ``logits`` ``(..., B, D)`` → ``(..., B)``. Introduced in chapter 5.
     """
     check_tensor(x, "x")
