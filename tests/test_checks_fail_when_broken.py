@@ -87,6 +87,9 @@ MUTATIONS = [
     Mutation("ch2-prior-mc", BAYES, "8728d6ce", "z_prior = torch.randn(", "z_prior = 2 * torch.randn("),
     Mutation("ch2-ess", BAYES, "a05697d4", "2 * torch.logsumexp(log_w, -1) - torch.logsumexp(2 * log_w, -1)",
              "torch.logsumexp(log_w, -1) - log_w.max(-1).values"),  # sum(w) / max(w)
+    Mutation("ch2-ess", BAYES, "a05697d4", "x[0] @ torch.linalg.solve(cov_x, x[0])", "x[0] @ x[0]"),
+    Mutation("ch2-ess", BAYES, "a05697d4", "std_wide = posterior_var.sqrt()", "std_wide = posterior_var"),
+    Mutation("ch2-ess", BAYES, "23c8a221", "math.sqrt(W**2 + noise**2 / 2)", "math.sqrt(W**2 + noise**2)"),
     # chapter 3
     Mutation("ch3-jensen", ELBO, "a437839a", "GAMMA_SHAPE * GAMMA_SCALE)  # E[Y]", "GAMMA_SHAPE / GAMMA_SCALE)  # E[Y]"),
     Mutation("ch3-gamma-log", ELBO, "a437839a", "special.digamma(GAMMA_SHAPE) + math.log(GAMMA_SCALE)",
@@ -108,6 +111,7 @@ MUTATIONS = [
     Mutation("ch3-ppca-mle", ELBO, "8a7ce5e6", "torch.sqrt(lam[0] - s2_ml)", "torch.sqrt(lam[0])"),
     Mutation("ch3-joint-ascent", ELBO, "1bbd955e", "for t in [*theta.values(), *phi.values()]:", "for t in phi.values():"),
     Mutation("ch3-joint-ascent", ELBO, "1bbd955e", "for t in [*theta.values(), *phi.values()]:", "for t in theta.values():"),
+    Mutation("ch3-joint-ascent", ELBO, "1bbd955e", "window / np.minimum.accumulate(window)", "window / window[0]"),
     Mutation("ch3-elbo-1d", ELBO, "1bd679b6", "- 0.5 * (mu**2 + var - math.log(var) - 1)", "- 0.5 * (mu**2 + var - math.log(var))"),
     Mutation("ch3-elbo-1d", ELBO, "1bd679b6", "- W**2 * var / (2 * S**2)", "- W**2 * var / S**2"),
     # chapter 4
