@@ -19,7 +19,14 @@ from .plot import (
     training_curves,
     vae_flow_diagram,
 )
-from .probability import bernoulli_log_likelihood, gaussian_log_likelihood, kl_normal_std, mc_estimate
+from .probability import (
+    bernoulli_log_likelihood,
+    continuous_bernoulli_log_likelihood,
+    continuous_bernoulli_log_normalizer,
+    gaussian_log_likelihood,
+    kl_normal_std,
+    mc_estimate,
+)
 from .train import History, NonFiniteLossError, fit, fit_dataloader, load_checkpoint, save_checkpoint
 from .utils import pick_device, seed_all, smoke_mode, value_checks
 
@@ -35,6 +42,8 @@ __all__ = [
     "PerItemDataset",
     "VAE",
     "bernoulli_log_likelihood",
+    "continuous_bernoulli_log_likelihood",
+    "continuous_bernoulli_log_normalizer",
     "elbo_terms",
     "evaluate",
     "fit",

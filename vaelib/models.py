@@ -7,17 +7,26 @@ the losses and the importance-sampling estimator call.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
-from torch.distributions import MultivariateNormal
+from torch.distributions import ContinuousBernoulli, MultivariateNormal
 
-from .probability import bernoulli_log_likelihood, gaussian_log_likelihood, kl_normal_std
+from .probability import (
+    bernoulli_log_likelihood,
+    continuous_bernoulli_log_likelihood,
+    gaussian_log_likelihood,
+    kl_normal_std,
+)
 from .utils import check_tensor
 
 MNIST_SIDE = 28  # MNIST images are 28 x 28 pixels
 MNIST_DIM = MNIST_SIDE * MNIST_SIDE
 SEED_HIDDEN_DIM = 400  # the source post's hidden layer
 SEED_LATENT_DIM = 20  # the source post's latent size
+LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian")
+LEARNED_SIGMA = ("learned", "learned_per_pixel")
 
 
 def _check_sizes(**sizes: int) -> None:
@@ -54,7 +63,20 @@ class VAE(_MLPLatentModel):
     """The source's VAE: x → hidden (ReLU) → (mu, logvar); z → hidden (ReLU) → logits.
 
     Sizes D = ``data_dim``, H = ``hidden_dim``, L = ``latent_dim``. The decoder returns
-    logits of Bernoulli pixels (never probabilities, so the loss stays stable).
+    logits (never probabilities, so the loss stays stable), which ``likelihood``
+    turns into p(x | z):
+
+    - ``"bernoulli"`` (the default, the source's): independent Bernoulli pixels with
+      probabilities sigmoid(logits). A likelihood for binary pixels; on grey levels
+      its log is only a negative cross-entropy, which still trains well.
+    - ``"continuous_bernoulli"``: the same shape made a density on [0, 1] by its
+      normalizer (Loaiza-Ganem and Cunningham, 2019), so grey levels have a real
+      log p(x | z).
+    - ``"gaussian"``: N(x; sigmoid(logits), σ_x² I), the squared-error family.
+      ``sigma_x`` is a positive float (fixed), ``"learned"`` (one σ_x for every
+      pixel) or ``"learned_per_pixel"``; a learned σ_x starts at 1 and is trained
+      with the rest of the model.
+
     Introduced in chapter 5.
     """
 
@@ -63,12 +85,52 @@ class VAE(_MLPLatentModel):
         data_dim: int = MNIST_DIM,
         hidden_dim: int = SEED_HIDDEN_DIM,
         latent_dim: int = SEED_LATENT_DIM,
+        likelihood: str = "bernoulli",
+        sigma_x: float | str | None = None,
     ) -> None:
         super().__init__(data_dim, hidden_dim, latent_dim)
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
         self.encoder = nn.Sequential(nn.Linear(data_dim, hidden_dim), nn.ReLU())
         self.fc_mu = nn.Linear(hidden_dim, latent_dim)
         self.fc_logvar = nn.Linear(hidden_dim, latent_dim)
         self.decoder = _mlp(latent_dim, hidden_dim, data_dim)
+        self.likelihood = likelihood
+        self.sigma_x = sigma_x
+        if likelihood != "gaussian":
+            if sigma_x is not None:
+                raise ValueError(f"sigma_x is for likelihood='gaussian' only, got sigma_x={sigma_x!r} with {likelihood!r}")
+            return
+        if sigma_x in LEARNED_SIGMA:
+            shape = (data_dim,) if sigma_x == "learned_per_pixel" else ()
+            # log σ_x², trained with the rest; created last, so the layers above
+            # draw the same initial weights as in the other likelihoods
+            self.log_sigma2_x = nn.Parameter(torch.zeros(shape))
+        elif isinstance(sigma_x, (int, float)) and not isinstance(sigma_x, bool) and sigma_x > 0:
+            self.register_buffer("log_sigma2_x", torch.tensor(2.0 * math.log(sigma_x)))
+        else:
+            raise ValueError(
+                "likelihood='gaussian' needs sigma_x: a positive float, 'learned' or "
+                f"'learned_per_pixel'; got {sigma_x!r}"
+            )
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) under this model's ``likelihood``: x ``(B, D)``, z ``(..., B, L)`` → ``(..., B)``."""
+        logits = self.decode(z)
+        if self.likelihood == "bernoulli":
+            return bernoulli_log_likelihood(x, logits)
+        if self.likelihood == "continuous_bernoulli":
+            return continuous_bernoulli_log_likelihood(x, logits)
+        return gaussian_log_likelihood(x, torch.sigmoid(logits), self.log_sigma2_x)
+
+    def pixel_mean(self, z: torch.Tensor) -> torch.Tensor:
+        """E[x | z], the decoded image: ``(..., L)`` → ``(..., D)``. For the Bernoulli
+        and the Gaussian it is sigmoid(logits); for the continuous Bernoulli it is that
+        distribution's mean, which differs from its parameter λ = sigmoid(logits)."""
+        logits = self.decode(z)
+        if self.likelihood == "continuous_bernoulli":
+            return ContinuousBernoulli(logits=logits).mean
+        return torch.sigmoid(logits)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z | x) = N(mu, diag exp(logvar)): ``(B, D)`` → two ``(B, L)`` tensors."""
@@ -92,11 +154,12 @@ class VAE(_MLPLatentModel):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode ``n`` draws z ~ N(0, I) into pixel probabilities, shape ``(n, D)``."""
+        """Decode ``n`` draws z ~ N(0, I) into images E[x | z], shape ``(n, D)``
+        (pixel probabilities for the Bernoulli)."""
         _check_sizes(n=n)
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, device=device, generator=generator)
-        return torch.sigmoid(self.decode(z))
+        return self.pixel_mean(z)
 
 
 class Autoencoder(_MLPLatentModel):

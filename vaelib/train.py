@@ -73,6 +73,7 @@ def fit(
     progress: bool = True,
     checkpoint: str | os.PathLike | None = None,
     matmul_precision: str = "medium",
+    binarize: bool = False,
 ) -> History:
     """Train ``model`` with Adam on ``train_images`` ``(N, D)`` for ``epochs`` epochs in all.
 
@@ -90,8 +91,15 @@ def fit(
     and TF32 on CUDA GPUs from Ampere on; weights, gradients and Adam's state stay
     float32. ``"highest"`` keeps every product in exact float32. Where the hardware
     has no faster format, all three settings compute the same thing.
+    ``binarize=True`` trains on dynamically binarized images: every pixel of every
+    batch is drawn afresh as Bernoulli(grey level), so each epoch sees new binary
+    images (the protocol behind published MNIST log-likelihoods, Burda et al. 2016).
+    The test images are used as given: binarize them once, with a fixed seed, for a
+    test loss that is a negative ELBO on binary data (``load_mnist(binarize=True)``).
     Introduced in chapter 0; chapter 5 times it.
     """
+    if not isinstance(binarize, bool):
+        raise ValueError(f"binarize must be True or False, got {binarize!r}")
     _check_fit_args(model, train_images, test_images, epochs, batch_size, lr)
     if matmul_precision not in MATMUL_PRECISIONS:
         raise ValueError(f"matmul_precision must be one of {MATMUL_PRECISIONS}, got {matmul_precision!r}")
@@ -113,7 +121,7 @@ def fit(
         for epoch in bar:
             start = time.perf_counter()
             with float32_matmul_precision(precision):  # training only: the test loss is exact float32
-                train_loss = _train_epoch(model, optimizer, loss_fn, train, batch_size, epoch + 1)
+                train_loss = _train_epoch(model, optimizer, loss_fn, train, batch_size, epoch + 1, binarize)
             seconds = time.perf_counter() - start
             test_loss = evaluate(model, test, loss_fn=loss_fn) if test is not None else None
             history.append(train_loss, test_loss, seconds)
@@ -211,8 +219,9 @@ def flush_subnormal_moments(optimizer: torch.optim.Optimizer) -> None:
                 moment.masked_fill_(moment.abs() < torch.finfo(moment.dtype).tiny, 0.0)
 
 
-def _train_epoch(model, optimizer, loss_fn, images, batch_size, epoch) -> float:
-    """One pass over ``images`` in random batches; returns the mean loss per image."""
+def _train_epoch(model, optimizer, loss_fn, images, batch_size, epoch, binarize=False) -> float:
+    """One pass over ``images`` in random batches; returns the mean loss per image.
+    With ``binarize``, each batch's pixels are drawn as Bernoulli(grey level)."""
     model.train()
     n = images.shape[0]
     batches = torch.randperm(n, device=images.device).split(batch_size)
@@ -220,7 +229,10 @@ def _train_epoch(model, optimizer, loss_fn, images, batch_size, epoch) -> float:
     snapshot = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()))
     flush = images.device.type == "cpu"
     for step, batch in enumerate(batches):
-        loss = loss_fn(model, images.index_select(0, batch), reduction="mean")
+        x = images.index_select(0, batch)
+        if binarize:
+            x = torch.bernoulli(x)
+        loss = loss_fn(model, x, reduction="mean")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
