@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+import vaelib
+
 from vaelib import (
     Autoencoder,
     LinearGaussian,
@@ -100,3 +102,17 @@ def test_nearest_distance_matches_brute_force():
         nearest_distance(points, torch.randn(4, 2))
     with pytest.raises(ValueError, match="reference is empty"):
         nearest_distance(points, torch.randn(0, 3))
+
+
+def test_importance_log_likelihood_refuses_grey_pixels_for_a_bernoulli_model():
+    torch.manual_seed(0)
+    model = vaelib.VAE(data_dim=12, hidden_dim=16, latent_dim=3)
+    grey = torch.rand(4, 12)
+    with pytest.raises(ValueError, match="cross-entropy, not the log of a probability"):
+        vaelib.importance_log_likelihood(model, grey, k=5)
+    # the training loss still takes grey pixels, as the source's does
+    assert torch.isfinite(vaelib.negative_elbo(model, grey))
+    # binary pixels, and grey pixels under a density on [0, 1], are accepted
+    assert vaelib.importance_log_likelihood(model, torch.bernoulli(grey), k=5).shape == (4,)
+    density = vaelib.VAE(data_dim=12, hidden_dim=16, latent_dim=3, likelihood="continuous_bernoulli")
+    assert vaelib.importance_log_likelihood(density, grey, k=5).shape == (4,)

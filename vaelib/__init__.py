@@ -5,6 +5,7 @@ which chapter introduces it.
 """
 
 from .data import PerItemDataset, load_mnist, read_idx
+from .diagnostics import active_units, kl_per_dimension, posterior_mean_variance
 from .evaluate import evaluate, importance_log_likelihood, nearest_distance
 from .losses import elbo_terms, negative_elbo, reconstruction_loss
 from .models import MNIST_DIM, MNIST_SIDE, Autoencoder, LinearGaussian, VAE
@@ -34,6 +35,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Autoencoder",
+    "active_units",
+    "kl_per_dimension",
+    "posterior_mean_variance",
     "History",
     "LinearGaussian",
     "MNIST_DIM",

@@ -49,13 +49,24 @@ def importance_log_likelihood(
     Math: log (1/k) Σ_i p(x | z_i) p(z_i) / q(z_i | x), by logsumexp. With k = 1 it is
     the one-sample ELBO; it rises towards log p(x) as k grows. The k samples are drawn
     ``chunk_size`` at a time, so memory stays bounded. Shapes ``(B, D)`` → ``(B,)``.
-    Introduced in chapter 5.
+    A Bernoulli model accepts binary pixels only: on grey levels the result would be
+    the log of nothing (``ValueError``). Introduced in chapter 5.
     """
     check_tensor(x, "x", ndim=2)
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be an int >= 1 (the number of importance samples), got {k!r}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    if getattr(model, "likelihood", None) == "bernoulli":
+        grey = ((x != 0) & (x != 1)).sum().item()
+        if grey:
+            raise ValueError(
+                f"x holds {grey} pixels that are neither 0 nor 1, and this model's likelihood "
+                "is 'bernoulli': for grey levels its log p(x | z) is the negative of a "
+                "cross-entropy, not the log of a probability, so the estimate would not be "
+                "log p(x). Binarize the images (load_mnist(binarize=True)) or use "
+                "likelihood='continuous_bernoulli' or 'gaussian' for grey levels"
+            )
     mu, logvar = model.encode(x)
     std = torch.exp(0.5 * logvar)  # σ = exp(½ log σ²)
     running = torch.full(mu.shape[:1], -math.inf, dtype=torch.float64, device=mu.device)
