@@ -4,12 +4,16 @@ Both train the source's 784-400-20 VAE with Adam (lr 1e-3, batch 128) on the sam
 data and device, in one run:
 
 - reference: ``vaelib.fit_dataloader``, the source's loop: a torchvision dataset with
-  ``ToTensor`` behind a shuffling ``DataLoader``; each batch is copied to the device;
-  the decoder's sigmoid output goes into ``binary_cross_entropy`` summed over the
-  batch;
-- vaelib: ``vaelib.fit``, with the whole training set on the device, fused Adam, and
-  its default ``matmul_precision="medium"`` (bfloat16 inside float32 matmuls on CPUs
-  with AMX or AVX512-BF16, TF32 on Ampere and later GPUs);
+  ``ToTensor`` behind a shuffling ``DataLoader``; each batch is copied to the device
+  (a no-op on a CPU); the decoder's sigmoid output goes into ``binary_cross_entropy``
+  summed over the batch; plain Adam;
+- vaelib: ``vaelib.fit``, with the whole training set copied to the device once and
+  each batch gathered there with ``index_select`` (no per-image PIL/``ToTensor``
+  work, no per-batch host-to-device copy), the loss from logits averaged over the
+  batch, fused Adam, subnormal Adam moments flushed on a CPU, and its default
+  ``matmul_precision="medium"``, which permits bfloat16 inside float32 matmuls on
+  CPUs with AMX or AVX512-BF16 and TF32 on Ampere and later GPUs (whether the
+  kernels use it is up to the library: Appendix A measures it);
 - vaelib, exact float32: the same with ``matmul_precision="highest"``, to show how
   much of the gain is the pipeline and how much is the matmul format.
 

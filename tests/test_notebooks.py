@@ -38,7 +38,8 @@ def _load(path):
 def test_there_are_chapters_and_they_are_named_in_reading_order():
     assert NOTEBOOKS, "notebooks/ holds no notebook"
     for path in NOTEBOOKS:
-        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), path.name
+        # chapters NN_name, then appendices A_name, B_name, ...: sorted by name
+        assert re.fullmatch(r"(\d\d|[A-Z])_[a-z0-9_]+\.ipynb", path.name), path.name
 
 
 def test_every_notebook_is_in_the_toc_and_every_toc_entry_exists():

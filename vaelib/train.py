@@ -36,7 +36,8 @@ class History:
     """Per-epoch records of ``fit``: train and test loss (nats per image) and seconds.
 
     ``seconds`` times the training pass of each epoch (the test pass is not included).
-    ``matmul`` says how float32 matrix products were computed during training.
+    ``matmul`` says which float32 matrix-product setting training ran under: the formats
+    it permitted, not which one the library then chose.
     """
 
     device: str = "cpu"
@@ -86,17 +87,18 @@ def fit(
 
     ``matmul_precision`` is passed to ``torch.set_float32_matmul_precision`` for each
     epoch's training pass and restored afterwards; test losses are computed in exact
-    float32 whatever it is. ``"medium"`` (the default) lets
-    float32 matrix products use bfloat16 internally on CPUs with AMX or AVX512-BF16
-    and TF32 on CUDA GPUs from Ampere on; weights, gradients and Adam's state stay
+    float32 whatever it is. ``"medium"`` (the default) permits
+    float32 matrix products to use bfloat16 internally on CPUs with AMX or AVX512-BF16
+    (whether the library then does is its choice: Appendix A measures it) and TF32 on
+    CUDA GPUs from Ampere on; weights, gradients and Adam's state stay
     float32. ``"highest"`` keeps every product in exact float32. Where the hardware
     has no faster format, all three settings compute the same thing.
     ``binarize=True`` trains on dynamically binarized images: every pixel of every
     batch is drawn afresh as Bernoulli(grey level), so each epoch sees new binary
-    images (the protocol behind published MNIST log-likelihoods, Burda et al. 2016).
+    images (the protocol of Burda et al. 2016; other papers use one fixed binarization).
     The test images are used as given: binarize them once, with a fixed seed, for a
     test loss that is a negative ELBO on binary data (``load_mnist(binarize=True)``).
-    Introduced in chapter 0; chapter 5 times it.
+    Introduced in chapter 0; Appendix A times it.
     """
     if not isinstance(binarize, bool):
         raise ValueError(f"binarize must be True or False, got {binarize!r}")
@@ -161,13 +163,16 @@ def _effective_precision(device: torch.device, requested: str) -> str:
 
 
 def describe_matmul(device: str | torch.device, requested: str = "medium") -> str:
-    """How ``fit`` computes float32 matrix products on ``device`` with ``requested``: for labels."""
+    """What ``fit`` permits for float32 matrix products on ``device`` with ``requested``: for labels.
+
+    The label says what is requested, not what the hardware does: at ``"medium"`` on a CPU,
+    oneDNN may still compute in float32 (Appendix A measures which)."""
     device = torch.device(device)
     precision = _effective_precision(device, requested)
     if device.type == "cpu" and precision == "medium":
-        return "float32, bfloat16 inside matmuls (CPU)"
+        return "float32; bfloat16 permitted inside matmuls (CPU, oneDNN)"
     if device.type == "cuda" and precision != "highest" and torch.cuda.get_device_capability(device)[0] >= 8:
-        return "float32, TF32 inside matmuls (CUDA)"
+        return "float32; TF32 permitted inside matmuls (CUDA)"
     return "float32"
 
 
@@ -204,13 +209,19 @@ SUBNORMAL_FLUSH_STEPS = 16
 def flush_subnormal_moments(optimizer: torch.optim.Optimizer) -> None:
     """Set to zero the entries of Adam's moment estimates that have become subnormal.
 
-    A weight whose gradient is exactly zero (a pixel that is always 0, a ReLU unit
-    that never fires) has its first moment multiplied by 0.9 at every step, so it
-    decays through the subnormal range (below 1.2e-38 in float32) for about 150 steps
-    before it reaches zero. x86 CPUs do arithmetic on subnormals through a slow
-    microcode path: on the 2-core CI machine this made each epoch some 25% slower by
-    the third epoch. Values this small move no weight (Adam divides by sqrt(v) + 1e-8),
-    so zeroing them changes nothing that float32 can show. GPUs need none of this.
+    A weight whose gradient becomes exactly zero (into a ReLU unit that no longer fires
+    on any image) has its first moment multiplied by 0.9 at every step, so it falls
+    below ``torch.finfo(torch.float32).tiny`` (about 1.2e-38) into the subnormal range,
+    and stays there: once it is a few multiples of the smallest subnormal (1.4e-45),
+    multiplying by 0.9 rounds back to the same value, so it never reaches zero without
+    this flush or the processor's flush-to-zero mode. (A pixel that is 0 in every image
+    is different: its weights' moments are exactly 0 from the start.) Some x86 CPUs
+    do arithmetic on subnormals on a slower path; Appendix A measures the cost on its
+    machine. Values this small do not move a weight (Adam divides by sqrt(v) + 1e-8);
+    Appendix A checks that a step from flushed and unflushed state gives bit-for-bit
+    equal weights, for plain and fused Adam. ``fit`` calls this every
+    ``SUBNORMAL_FLUSH_STEPS`` steps on a CPU; GPUs are expected to need none of it.
+    Explained in Appendix A.
     """
     for state in optimizer.state.values():
         for key in ("exp_avg", "exp_avg_sq"):
