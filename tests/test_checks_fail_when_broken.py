@@ -150,9 +150,18 @@ MUTATIONS = [
              '"score function": log_px**2 / post_std**2,'),  # the variance at the posterior without the second term
     # chapter 5
     Mutation("ch5-loss", MNIST, "d31b4206", "1 + logvar - mu**2 - logvar.exp()", "logvar - mu**2 - logvar.exp()"),
-    Mutation("ch5-gaussian-nll", MNIST, "849b7f50", "math.log(2 * math.pi * sigma2)", "math.log(math.pi * sigma2)"),
-    Mutation("ch5-implied-beta", MNIST, "849b7f50", "beta = 784 / (2 * sigma2)", "beta = 784 / sigma2"),
+    # the cross-entropy's split without the pixels' entropies
+    Mutation("ch5-cross-entropy", MNIST, "849b7f50", "Bernoulli(probs=x_grey).entropy().sum()\n    + ", ""),
+    Mutation("ch5-cb", MNIST, "cb000001", "2 * math.atanh(1 - 2 * lam)", "math.atanh(1 - 2 * lam)"),
+    Mutation("ch5-gaussian-nll", MNIST, "8491b001", "+ 784 / 2 * math.log(2 * math.pi * sigma2)",
+             "+ 784 / 2 * math.log(math.pi * sigma2)"),
+    Mutation("ch5-implied-beta", MNIST, "8491b001", "beta = n / (2 * sigma2)", "beta = n / sigma2"),
     Mutation("ch5-importance", MNIST, "1e81cbc7", "- Normal(mu_8, std_8).log_prob(z_k).sum(-1)", ""),
+    # the estimate without its 1/K: caught by the formula check
+    Mutation("ch5-importance", MNIST, "1e81cbc7", "torch.logsumexp(log_ratio.double(), 0) - math.log(50)",
+             "torch.logsumexp(log_ratio.double(), 0)"),
+    # the aggregate posterior's variance without the encoder's own variances
+    Mutation("ch5-aggregate-variance", MNIST, "6e24f9e1", "mu_train.var(0) + logvar_train.exp().mean(0)", "mu_train.var(0)"),
 ]
 
 
