@@ -204,3 +204,81 @@ def test_fit_flushes_subnormal_moments_every_16_steps_on_cpu(digits, monkeypatch
     vaelib.seed_all(0)
     fit(_model(), digits[0], epochs=1, batch_size=10, device="cpu", progress=False)  # 100 steps
     assert len(calls) == 7  # steps 0, 16, ..., 96
+
+
+def test_the_beta_objective_trains_while_the_test_loss_stays_the_true_negative_elbo(digits):
+    model, history = _fit(digits, epochs=2, beta=4.0, free_bits=0.5)
+    assert (history.beta, history.warmup_epochs, history.free_bits) == (4.0, 0, 0.5)
+    assert history.kl_weight == [4.0, 4.0]
+    # the test rate is the closed-form mean KL of the trained encoder
+    mu, logvar = model.encode(digits[1])
+    rate = vaelib.kl_normal_std(mu, logvar).double().mean().item()
+    assert history.test_rate[-1] == pytest.approx(rate, rel=1e-5)
+    # the test loss is the β = 1 negative ELBO: D + R, not D + 4 R
+    torch.manual_seed(0)
+    rate_d, distortion = vaelib.rate_distortion(model, digits[1], samples=20)
+    true_loss = (rate_d + distortion).mean().item()
+    assert history.test_loss[-1] == pytest.approx(true_loss, abs=1.0)
+    assert abs(history.test_loss[-1] - (true_loss + 3 * rate)) > 3 * rate - 1.0
+    # a plain run records the plain objective and its weight 1
+    _, plain = _fit(digits, epochs=1)
+    assert plain.kl_weight == [None] and plain.beta == 1.0
+
+
+def test_a_larger_beta_buys_a_lower_rate(digits):
+    _, low = _fit(digits, epochs=2, beta=0.5)
+    _, high = _fit(digits, epochs=2, beta=8.0)
+    assert high.test_rate[-1] < low.test_rate[-1] / 2
+
+
+def test_warm_up_raises_the_kl_weight_linearly_step_by_step(digits):
+    # 1,000 images in batches of 100: 10 steps per epoch, 20 warm-up steps
+    _, history = _fit(digits, epochs=3, beta=2.0, warmup_epochs=2)
+    assert history.kl_weight == pytest.approx([2.0 * 9 / 20, 2.0 * 19 / 20, 2.0])
+
+
+def test_free_bits_keep_the_rate_up(digits):
+    _, plain = _fit(digits, epochs=2, beta=4.0)
+    _, freed = _fit(digits, epochs=2, beta=4.0, free_bits=1.0)
+    assert freed.test_rate[-1] > plain.test_rate[-1] + 1.0
+
+
+def test_resuming_continues_the_warm_up_and_refuses_another_objective(digits, tmp_path):
+    path = tmp_path / "vae.pt"
+    _, straight = _fit(digits, epochs=3, beta=2.0, warmup_epochs=2)
+    _fit(digits, epochs=2, beta=2.0, warmup_epochs=2, checkpoint=path)
+    resumed = fit(
+        _model(), digits[0], digits[1], epochs=3, batch_size=100, device="cpu", progress=False,
+        checkpoint=path, beta=2.0, warmup_epochs=2,
+    )
+    assert resumed.kl_weight == pytest.approx(straight.kl_weight)
+    assert resumed.train_loss == pytest.approx(straight.train_loss, rel=1e-6)
+    with pytest.raises(ValueError, match="resume with the same objective"):
+        fit(_model(), digits[0], epochs=4, batch_size=100, device="cpu", progress=False, checkpoint=path, beta=1.0)
+
+
+def test_fit_rejects_bad_beta_objectives(digits):
+    train = digits[0][:10]
+    cases = [
+        (_model(), dict(beta=-1.0), "beta must be a finite number >= 0, got -1.0"),
+        (_model(), dict(free_bits=float("inf")), "free_bits must be a finite number >= 0"),
+        (_model(), dict(warmup_epochs=-1), "warmup_epochs must be an int >= 0"),
+        (_model(), dict(epochs=2, warmup_epochs=3), r"warmup_epochs \(3\) is longer than training \(epochs=2\)"),
+        (_model(), dict(beta=2.0, loss_fn=negative_elbo), "got a loss_fn as well"),
+        (Autoencoder(hidden_dim=8, latent_dim=2), dict(beta=2.0), "Autoencoder has none"),
+    ]
+    for model, kwargs, message in cases:
+        with pytest.raises(ValueError, match=message):
+            fit(model, train, progress=False, device="cpu", **kwargs)
+
+
+def test_a_checkpoint_from_before_chapter_6_loads_with_empty_records(digits, tmp_path):
+    path = tmp_path / "old.pt"
+    _fit(digits, epochs=2, checkpoint=path)
+    state = torch.load(path, weights_only=True)
+    for key in ("kl_weight", "test_rate", "beta", "warmup_epochs", "free_bits"):
+        del state["history"][key]  # the fields chapter 6 added
+    torch.save(state, path)
+    history = load_checkpoint(path, _model())
+    assert history.kl_weight == [None, None] and history.test_rate == [None, None]
+    assert len(history.rows()) == 2

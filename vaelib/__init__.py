@@ -5,9 +5,9 @@ which chapter introduces it.
 """
 
 from .data import PerItemDataset, load_mnist, read_idx
-from .diagnostics import active_units, kl_per_dimension, posterior_mean_variance
+from .diagnostics import active_units, kl_per_dimension, mutual_information, posterior_mean_variance, rate_distortion
 from .evaluate import evaluate, importance_log_likelihood, nearest_distance
-from .losses import elbo_terms, negative_elbo, reconstruction_loss
+from .losses import beta_objective, elbo_terms, negative_elbo, reconstruction_loss
 from .models import MNIST_DIM, MNIST_SIDE, Autoencoder, LinearGaussian, VAE
 from .plot import (
     graphical_model,
@@ -37,7 +37,9 @@ __all__ = [
     "Autoencoder",
     "active_units",
     "kl_per_dimension",
+    "mutual_information",
     "posterior_mean_variance",
+    "rate_distortion",
     "History",
     "LinearGaussian",
     "MNIST_DIM",
@@ -46,6 +48,7 @@ __all__ = [
     "PerItemDataset",
     "VAE",
     "bernoulli_log_likelihood",
+    "beta_objective",
     "continuous_bernoulli_log_likelihood",
     "continuous_bernoulli_log_normalizer",
     "elbo_terms",

@@ -1,7 +1,11 @@
-"""What a trained VAE's latent code does: the KL per latent dimension, and which
-dimensions are active (Burda et al., 2016)."""
+"""What a trained VAE's latent code does: rate and distortion, the KL per latent
+dimension, which dimensions are active (Burda et al., 2016), and the mutual
+information between images and codes."""
 
 from __future__ import annotations
+
+import itertools
+import math
 
 import torch
 from torch import nn
@@ -10,14 +14,26 @@ from .probability import kl_normal_std
 from .utils import check_tensor
 
 
+def _check_positive_int(**values: int) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+
+def _device(model: nn.Module) -> torch.device:
+    """Where ``model`` lives: its first parameter's device, or its first buffer's."""
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
 @torch.no_grad()
 def _encode_all(model: nn.Module, x: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     check_tensor(x, "x", ndim=2)
     if len(x) < 2:
         raise ValueError(f"x needs at least 2 images to measure a spread over images, got {len(x)}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    device = next(model.parameters()).device
+    _check_positive_int(batch_size=batch_size)
+    device = _device(model)
     was_training = model.training
     model.eval()
     pairs = [model.encode(chunk.to(device)) for chunk in x.split(batch_size)]
@@ -48,3 +64,75 @@ def active_units(model: nn.Module, x: torch.Tensor, threshold: float = 0.01, bat
     if not threshold > 0:
         raise ValueError(f"threshold must be positive, got {threshold!r}")
     return int((posterior_mean_variance(model, x, batch_size) > threshold).sum().item())
+
+
+@torch.no_grad()
+def rate_distortion(
+    model: nn.Module, x: torch.Tensor, samples: int = 1, batch_size: int = 1000
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image rate and distortion in nats, two tensors of shape ``(N,)``.
+
+    Rate R(x) = KL(q(z | x) || p(z)), exact (closed form). Distortion
+    D(x) = E_q[−log p(x | z)], estimated from ``samples`` reparameterized draws of z
+    per image. Their sum estimates the negative ELBO of each image: with
+    ``samples=1`` and the same random state, it is ``negative_elbo(model, x,
+    reduction="none")`` draw for draw. Runs in eval mode, ``batch_size`` images at
+    a time. Introduced in chapter 6.
+    """
+    check_tensor(x, "x", ndim=2)
+    _check_positive_int(samples=samples, batch_size=batch_size)
+    device = _device(model)
+    was_training = model.training
+    model.eval()
+    rates, distortions = [], []
+    for chunk in x.split(batch_size):
+        chunk = chunk.to(device)
+        mu, logvar = model.encode(chunk)
+        shape = (samples, *mu.shape)
+        std = torch.exp(0.5 * logvar).expand(shape)  # σ = exp(½ log σ²)
+        z = mu + std * torch.randn_like(std)  # the draws VAE.reparameterize would make
+        rates.append(kl_normal_std(mu, logvar))
+        distortions.append(-model.log_likelihood(chunk, z).mean(0))
+    model.train(was_training)
+    return torch.cat(rates), torch.cat(distortions)
+
+
+@torch.no_grad()
+def mutual_information(
+    model: nn.Module,
+    x: torch.Tensor,
+    samples: int = 1,
+    chunk_size: int = 256,
+    generator: torch.Generator | None = None,
+) -> float:
+    """I_q(x; z) in nats, with x uniform over the N images ``x`` and z ~ q(z | x).
+
+    Math: (1/N) Σ_n E_{z ~ q(z | x_n)}[log q(z | x_n) − log q(z)], where the
+    aggregate posterior q(z) = (1/N) Σ_m q(z | x_m) is the mixture of all N codes
+    (Hoffman and Johnson, 2016), estimated from ``samples`` draws per image. It lies
+    between 0 and log N, and below the mean rate: the rate minus it is
+    KL(q(z) || p(z)) ≥ 0. Memory is bounded: the N × N table of log q(z | x_m) is
+    built ``chunk_size`` draws at a time. All draws are made first, from
+    ``generator``, so the estimate does not depend on ``chunk_size``. Introduced in
+    chapter 6.
+    """
+    _check_positive_int(samples=samples, chunk_size=chunk_size)
+    mu, logvar = _encode_all(model, x, batch_size=1000)
+    mu, logvar = mu.double(), logvar.double()
+    n, latent = mu.shape
+    where = generator.device if generator is not None else mu.device
+    eps = torch.randn((samples, n, latent), generator=generator, dtype=torch.float64, device=where)
+    z = (mu + torch.exp(0.5 * logvar) * eps.to(mu.device)).reshape(samples * n, latent)
+    own = z.new_empty(samples * n)
+    mixture = z.new_empty(samples * n)
+    precision = torch.exp(-logvar)  # 1 / σ², (N, L)
+    # log N(z; μ_m, σ_m²) = −½ [Σ_j (z_j − μ_mj)² / σ_mj² + Σ_j log σ_mj² + L log 2π],
+    # expanded in z so that the (draws × N) table is two matrix products
+    constant = -0.5 * ((mu.pow(2) * precision).sum(1) + logvar.sum(1) + latent * math.log(2 * math.pi))
+    for start in range(0, samples * n, chunk_size):
+        zc = z[start : start + chunk_size]
+        table = constant - 0.5 * (zc.pow(2) @ precision.T) + zc @ (mu * precision).T  # (c, N)
+        index = torch.arange(start, start + len(zc), device=z.device) % n  # each draw's own image
+        own[start : start + len(zc)] = table.gather(1, index[:, None]).squeeze(1)
+        mixture[start : start + len(zc)] = torch.logsumexp(table, dim=1) - math.log(n)
+    return (own - mixture).mean().item()

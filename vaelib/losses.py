@@ -46,10 +46,46 @@ def negative_elbo(
     """
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    if beta < 0:
-        raise ValueError(f"beta must be non-negative, got {beta!r}")
+    _check_non_negative(beta=beta)
     reconstruction, kl = elbo_terms(model, x)
     return reduce(-reconstruction + beta * kl, reduction)
+
+
+def beta_objective(
+    model: nn.Module,
+    x: torch.Tensor,
+    beta: float = 1.0,
+    free_bits: float = 0.0,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """The β-VAE objective D̂ + β R̂, with free bits: what ``fit`` minimizes.
+
+    Math: mean_b[−log p(x_b | z_b)] + β Σ_j max(λ, mean_b KL(q(z_j | x_b) || N(0, 1))),
+    one reparameterized z_b per image, λ = ``free_bits`` in nats per latent dimension,
+    averaged over the batch (Kingma et al., 2016). With λ = 0 it is
+    ``negative_elbo(model, x, beta)``; with β = 1 and λ = 0, the negative ELBO. A
+    dimension whose batch-mean KL is below λ pays λ instead, a constant, so its KL
+    gets no gradient; above λ, nothing changes. Free bits make the objective a batch
+    quantity, so ``reduction`` is ``"mean"`` (nats per image) or ``"sum"`` (that
+    times the batch size). Introduced in chapter 6.
+    """
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum' for a batch objective, got {reduction!r}")
+    _check_non_negative(beta=beta, free_bits=free_bits)
+    check_tensor(x, "x", ndim=2)
+    mu, logvar = model.encode(x)
+    z = model.reparameterize(mu, logvar)
+    distortion = -model.log_likelihood(x, z).mean()
+    # per dimension: kl_normal_std sums over its last axis, so give it one of size 1
+    rate_per_dim = kl_normal_std(mu.unsqueeze(-1), logvar.unsqueeze(-1)).mean(0)
+    objective = distortion + beta * rate_per_dim.clamp(min=free_bits).sum()
+    return objective if reduction == "mean" else objective * x.shape[0]
+
+
+def _check_non_negative(**values: float) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
 def reconstruction_loss(model: nn.Module, x: torch.Tensor, reduction: str = "mean") -> torch.Tensor:

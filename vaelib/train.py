@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .evaluate import evaluate
-from .losses import default_loss
+from .losses import beta_objective, default_loss, negative_elbo
+from .probability import kl_normal_std
 from .utils import check_tensor, check_unit_interval, pick_device, value_checks
 
 
@@ -35,6 +36,13 @@ class NonFiniteLossError(FloatingPointError):
 class History:
     """Per-epoch records of ``fit``: train and test loss (nats per image) and seconds.
 
+    ``train_loss`` is the objective the optimizer minimized, averaged over the epoch's
+    batches: for a VAE trained with ``beta``, a warm-up or ``free_bits``, that is the
+    β objective, not the ELBO. ``test_loss`` is always the true negative ELBO (β = 1,
+    no free bits) for a VAE with the default loss, whatever it was trained on, and
+    ``test_rate`` its KL term, the rate in nats per image (None without test images
+    or for an autoencoder). ``kl_weight`` is the weight on the KL term at each
+    epoch's last step: ``beta`` once any warm-up is over.
     ``seconds`` times the training pass of each epoch (the test pass is not included).
     ``matmul`` says which float32 matrix-product setting training ran under: the formats
     it permitted, not which one the library then chose.
@@ -42,23 +50,37 @@ class History:
 
     device: str = "cpu"
     matmul: str = "float32"
+    beta: float = 1.0
+    warmup_epochs: int = 0
+    free_bits: float = 0.0
     epoch: list = field(default_factory=list)
     train_loss: list = field(default_factory=list)
     test_loss: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
+    kl_weight: list = field(default_factory=list)
+    test_rate: list = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.epoch)
 
-    def append(self, train_loss: float, test_loss: float | None, seconds: float) -> None:
+    def append(
+        self,
+        train_loss: float,
+        test_loss: float | None,
+        seconds: float,
+        kl_weight: float | None = None,
+        test_rate: float | None = None,
+    ) -> None:
         self.epoch.append(len(self.epoch) + 1)
         self.train_loss.append(train_loss)
         self.test_loss.append(test_loss)
         self.seconds.append(seconds)
+        self.kl_weight.append(kl_weight)
+        self.test_rate.append(test_rate)
 
     def rows(self) -> list[dict]:
         """One dict per epoch, ready for ``pandas.DataFrame`` or printing."""
-        keys = ("epoch", "train_loss", "test_loss", "seconds")
+        keys = ("epoch", "train_loss", "test_loss", "seconds", "kl_weight", "test_rate")
         return [dict(zip(keys, values)) for values in zip(*(getattr(self, key) for key in keys))]
 
 
@@ -75,6 +97,9 @@ def fit(
     checkpoint: str | os.PathLike | None = None,
     matmul_precision: str = "medium",
     binarize: bool = False,
+    beta: float = 1.0,
+    warmup_epochs: int = 0,
+    free_bits: float = 0.0,
 ) -> History:
     """Train ``model`` with Adam on ``train_images`` ``(N, D)`` for ``epochs`` epochs in all.
 
@@ -98,22 +123,38 @@ def fit(
     images (the protocol of Burda et al. 2016; other papers use one fixed binarization).
     The test images are used as given: binarize them once, with a fixed seed, for a
     test loss that is a negative ELBO on binary data (``load_mnist(binarize=True)``).
-    Introduced in chapter 0; Appendix A times it.
+
+    A VAE can be trained on the β objective of chapter 6 instead of the negative
+    ELBO: ``beta`` weighs the KL term (the rate); ``warmup_epochs`` raises that
+    weight linearly, step by step, from 0 at the first step to ``beta`` at the end of
+    epoch ``warmup_epochs`` (Bowman et al., 2016); ``free_bits`` is the λ of Kingma et
+    al. (2016): each latent dimension's KL, averaged over the batch, counts as at least
+    λ nats (``beta_objective``). Whatever the training objective, the test loss that
+    ``fit`` reports is the true negative ELBO (β = 1, no free bits), so runs with
+    different objectives can be compared on it; ``History.train_loss`` is the
+    objective that was minimized.
+    Introduced in chapter 0; Appendix A times it; chapter 6 adds the β objective.
     """
     if not isinstance(binarize, bool):
         raise ValueError(f"binarize must be True or False, got {binarize!r}")
     _check_fit_args(model, train_images, test_images, epochs, batch_size, lr)
     if matmul_precision not in MATMUL_PRECISIONS:
         raise ValueError(f"matmul_precision must be one of {MATMUL_PRECISIONS}, got {matmul_precision!r}")
-    loss_fn = loss_fn or default_loss(model)
+    schedule = _kl_schedule(model, loss_fn, epochs, beta, warmup_epochs, free_bits)
+    is_vae = hasattr(model, "reparameterize") and loss_fn is None
+    test_loss_fn = loss_fn or default_loss(model)
+    loss_fn = schedule if schedule is not None else test_loss_fn
     device = torch.device(device) if device is not None else pick_device()
     model.to(device)
     train = train_images.to(device)
     test = test_images.to(device) if test_images is not None else None
     optimizer = make_adam(model, lr, device)
-    history = History(device=str(device))
+    history = History(device=str(device), beta=float(beta), warmup_epochs=warmup_epochs, free_bits=float(free_bits))
     if checkpoint is not None and Path(checkpoint).is_file():
         history = load_checkpoint(checkpoint, model, optimizer)
+        _check_same_objective(history, beta, warmup_epochs, free_bits)
+    if schedule is not None:
+        schedule.start(steps_per_epoch=-(-len(train) // batch_size), start_epoch=len(history))
     history.matmul = describe_matmul(device, matmul_precision)
     precision = _effective_precision(device, matmul_precision)
     from tqdm.auto import tqdm  # imported here: in Jupyter, tqdm.auto may warn at import time
@@ -125,8 +166,10 @@ def fit(
             with float32_matmul_precision(precision):  # training only: the test loss is exact float32
                 train_loss = _train_epoch(model, optimizer, loss_fn, train, batch_size, epoch + 1, binarize)
             seconds = time.perf_counter() - start
-            test_loss = evaluate(model, test, loss_fn=loss_fn) if test is not None else None
-            history.append(train_loss, test_loss, seconds)
+            test_loss = evaluate(model, test, loss_fn=test_loss_fn) if test is not None else None
+            test_rate = _mean_rate(model, test) if test is not None and is_vae else None
+            weight = schedule.weight if schedule is not None else None
+            history.append(train_loss, test_loss, seconds, kl_weight=weight, test_rate=test_rate)
             bar.set_postfix(train=f"{train_loss:.2f}", test="-" if test_loss is None else f"{test_loss:.2f}")
             if checkpoint is not None:
                 save_checkpoint(checkpoint, model, optimizer, history)
@@ -134,6 +177,75 @@ def fit(
 
 
 MATMUL_PRECISIONS = ("highest", "high", "medium")
+
+
+class _KLSchedule:
+    """The β objective as a loss function whose KL weight follows a linear warm-up.
+
+    Called once per training step: the weight of step s (counted from 0 over the
+    whole run) is β · min(1, s / (warm-up steps)), so it is 0 at the first step and
+    reaches β when the warm-up epochs are over."""
+
+    def __init__(self, beta: float, warmup_epochs: int, free_bits: float) -> None:
+        self.beta, self.warmup_epochs, self.free_bits = beta, warmup_epochs, free_bits
+        self.start(steps_per_epoch=1, start_epoch=0)
+
+    def start(self, steps_per_epoch: int, start_epoch: int) -> None:
+        """Count steps from the start of epoch ``start_epoch`` (0 for a fresh run)."""
+        self.warmup_steps = self.warmup_epochs * steps_per_epoch
+        self.step = start_epoch * steps_per_epoch
+        self.weight = self._weight_at(self.step)
+
+    def _weight_at(self, step: int) -> float:
+        return self.beta if step >= self.warmup_steps else self.beta * step / self.warmup_steps
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        self.weight = self._weight_at(self.step)
+        self.step += 1
+        return beta_objective(model, x, beta=self.weight, free_bits=self.free_bits, reduction=reduction)
+
+
+def _kl_schedule(model, loss_fn, epochs, beta, warmup_epochs, free_bits):
+    """Check the β objective's arguments; return the schedule to train with, or None
+    for the plain loss (β = 1, no warm-up, no free bits)."""
+    for name, value in (("beta", beta), ("free_bits", free_bits)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or warmup_epochs < 0:
+        raise ValueError(f"warmup_epochs must be an int >= 0, got {warmup_epochs!r}")
+    if warmup_epochs > epochs:
+        raise ValueError(
+            f"warmup_epochs ({warmup_epochs}) is longer than training (epochs={epochs}): the KL "
+            "weight would never reach beta; use warmup_epochs <= epochs"
+        )
+    if beta == 1 and warmup_epochs == 0 and free_bits == 0:
+        return None
+    if loss_fn is not None:
+        raise ValueError("beta, warmup_epochs and free_bits apply to fit's own VAE loss; got a loss_fn as well")
+    if not hasattr(model, "reparameterize"):
+        raise ValueError(
+            f"beta, warmup_epochs and free_bits weigh a VAE's KL term; {type(model).__name__} has none"
+        )
+    return _KLSchedule(beta, warmup_epochs, free_bits)
+
+
+def _check_same_objective(history: History, beta, warmup_epochs, free_bits) -> None:
+    saved = (history.beta, history.warmup_epochs, history.free_bits)
+    if saved != (float(beta), warmup_epochs, float(free_bits)):
+        raise ValueError(
+            f"the checkpoint was trained with beta, warmup_epochs, free_bits = {saved}, "
+            f"not {(beta, warmup_epochs, free_bits)}: resume with the same objective"
+        )
+
+
+@torch.no_grad()
+def _mean_rate(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> float:
+    """The mean KL(q(z | x) || p(z)) over ``images``, nats per image, in eval mode."""
+    was_training = model.training
+    model.eval()
+    total = sum(kl_normal_std(*model.encode(chunk)).double().sum() for chunk in images.split(batch_size))
+    model.train(was_training)
+    return float(total) / len(images)
 
 
 def make_adam(model: nn.Module, lr: float, device: torch.device) -> torch.optim.Optimizer:
@@ -298,7 +410,11 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None) -
     if optimizer is not None:
         optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["rng"].cpu())
-    return History(**state["history"])
+    history = History(**state["history"])
+    for key in ("kl_weight", "test_rate"):  # absent from checkpoints older than chapter 6
+        records = getattr(history, key)
+        records[:0] = [None] * (len(history) - len(records))
+    return history
 
 
 def fit_dataloader(
