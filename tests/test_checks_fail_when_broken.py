@@ -51,6 +51,7 @@ BAYES = "02_joint_marginal_conditional_bayes.ipynb"
 ELBO = "03_jensen_and_the_elbo.ipynb"
 REPARAM = "04_reparameterization_trick.ipynb"
 MNIST = "05_mnist_vae_on_the_gpu.ipynb"
+BETA = "06_rate_distortion_and_beta.ipynb"
 
 MUTATIONS = [
     # chapter 0
@@ -162,6 +163,14 @@ MUTATIONS = [
              "torch.logsumexp(log_ratio.double(), 0)"),
     # the aggregate posterior's variance without the encoder's own variances
     Mutation("ch5-aggregate-variance", MNIST, "6e24f9e1", "mu_train.var(0) + logvar_train.exp().mean(0)", "mu_train.var(0)"),
+    # chapter 6
+    Mutation("ch6-rd", BETA, "c6000008", "rate + distortion, loss", "distortion, loss"),
+    Mutation("ch6-beta", BETA, "c6000010", "by_hand = (d_b + beta * r_b)", "by_hand = (d_b + r_b)"),
+    Mutation("ch6-beta", BETA, "c6000010", "(beta - 1) * r_b", "beta * r_b"),
+    # the information with each draw's own code alone where the mixture belongs
+    Mutation("ch6-mi", BETA, "c6000018", "info_dist = (codes.log_prob(z) - log_q)", "info_dist = (codes.log_prob(z))"),
+    Mutation("ch6-warmup", BETA, "c6000028", "(e * steps - 1)", "(e * steps)"),
+    Mutation("ch6-free-bits", BETA, "c6000030", "kl_j.clamp(min=FREE_BITS).sum()", "kl_j.sum()"),
 ]
 
 

@@ -59,8 +59,11 @@ def posterior_mean_variance(model: nn.Module, x: torch.Tensor, batch_size: int =
 
 def active_units(model: nn.Module, x: torch.Tensor, threshold: float = 0.01, batch_size: int = 1000) -> int:
     """The number of latent dimensions with Var_x(E_q[z_j | x]) > ``threshold``, the
-    definition of Burda et al. (2016): an inactive dimension's code mean is the same for
-    every image, so it carries no information about x. Introduced in chapter 5."""
+    definition of Burda et al. (2016): an inactive dimension's code mean hardly moves
+    from image to image. The count is not a count of informative dimensions: the mean
+    KL of dimension j is at least Var_x(E_q[z_j | x]) / 2, so an active one may carry
+    as little as ``threshold / 2`` nats, and an inactive one can still carry some
+    through its variance. Introduced in chapter 5."""
     if not threshold > 0:
         raise ValueError(f"threshold must be positive, got {threshold!r}")
     return int((posterior_mean_variance(model, x, batch_size) > threshold).sum().item())
@@ -75,9 +78,10 @@ def rate_distortion(
     Rate R(x) = KL(q(z | x) || p(z)), exact (closed form). Distortion
     D(x) = E_q[−log p(x | z)], estimated from ``samples`` reparameterized draws of z
     per image. Their sum estimates the negative ELBO of each image: with
-    ``samples=1`` and the same random state, it is ``negative_elbo(model, x,
-    reduction="none")`` draw for draw. Runs in eval mode, ``batch_size`` images at
-    a time. Introduced in chapter 6.
+    ``samples=1``, the same random state and ``len(x) <= batch_size`` (one chunk,
+    so one draw of the noise), it is ``negative_elbo(model, x, reduction="none")``
+    draw for draw. Runs in eval mode, ``batch_size`` images at a time. Introduced
+    in chapter 6.
     """
     check_tensor(x, "x", ndim=2)
     _check_positive_int(samples=samples, batch_size=batch_size)
@@ -109,10 +113,11 @@ def mutual_information(
 
     Math: (1/N) Σ_n E_{z ~ q(z | x_n)}[log q(z | x_n) − log q(z)], where the
     aggregate posterior q(z) = (1/N) Σ_m q(z | x_m) is the mixture of all N codes
-    (Hoffman and Johnson, 2016), estimated from ``samples`` draws per image. It lies
-    between 0 and log N, and below the mean rate: the rate minus it is
-    KL(q(z) || p(z)) ≥ 0. Memory is bounded: the N × N table of log q(z | x_m) is
-    built ``chunk_size`` draws at a time. All draws are made first, from
+    (Hoffman and Johnson, 2016), estimated from ``samples`` draws per image. The
+    quantity lies between 0 and the mean rate (the rate minus it is
+    KL(q(z) || p(z)) ≥ 0); the estimate cannot exceed log N, since each draw's own
+    code is one of the N components. Memory is bounded: the (samples · N) × N table
+    of log q(z | x_m) is built ``chunk_size`` draws at a time. All draws are made first, from
     ``generator``, so the estimate does not depend on ``chunk_size``. Introduced in
     chapter 6.
     """

@@ -62,7 +62,8 @@ def beta_objective(
 
     Math: mean_b[−log p(x_b | z_b)] + β Σ_j max(λ, mean_b KL(q(z_j | x_b) || N(0, 1))),
     one reparameterized z_b per image, λ = ``free_bits`` in nats per latent dimension,
-    averaged over the batch (Kingma et al., 2016). With λ = 0 it is
+    averaged over the batch (Kingma et al., 2016, who clamp groups of dimensions;
+    here each group is one dimension). With λ = 0 it is
     ``negative_elbo(model, x, beta)``; with β = 1 and λ = 0, the negative ELBO. A
     dimension whose batch-mean KL is below λ pays λ instead, a constant, so its KL
     gets no gradient; above λ, nothing changes. Free bits make the objective a batch

@@ -38,11 +38,12 @@ class History:
 
     ``train_loss`` is the objective the optimizer minimized, averaged over the epoch's
     batches: for a VAE trained with ``beta``, a warm-up or ``free_bits``, that is the
-    β objective, not the ELBO. ``test_loss`` is always the true negative ELBO (β = 1,
-    no free bits) for a VAE with the default loss, whatever it was trained on, and
-    ``test_rate`` its KL term, the rate in nats per image (None without test images
-    or for an autoencoder). ``kl_weight`` is the weight on the KL term at each
-    epoch's last step: ``beta`` once any warm-up is over.
+    β objective, not the ELBO. ``test_loss`` is always the negative ELBO itself (β = 1,
+    no free bits) for a VAE with the default loss, whatever it was trained on,
+    estimated with one draw of z per test image; ``test_rate`` is its KL term, the
+    rate in nats per image, exact (None without test images or for an autoencoder).
+    ``kl_weight`` is the weight on the KL term at each epoch's last step (``beta``
+    once any warm-up is over), None for a run trained on the plain loss.
     ``seconds`` times the training pass of each epoch (the test pass is not included).
     ``matmul`` says which float32 matrix-product setting training ran under: the formats
     it permitted, not which one the library then chose.
@@ -126,13 +127,16 @@ def fit(
 
     A VAE can be trained on the β objective of chapter 6 instead of the negative
     ELBO: ``beta`` weighs the KL term (the rate); ``warmup_epochs`` raises that
-    weight linearly, step by step, from 0 at the first step to ``beta`` at the end of
-    epoch ``warmup_epochs`` (Bowman et al., 2016); ``free_bits`` is the λ of Kingma et
-    al. (2016): each latent dimension's KL, averaged over the batch, counts as at least
-    λ nats (``beta_objective``). Whatever the training objective, the test loss that
-    ``fit`` reports is the true negative ELBO (β = 1, no free bits), so runs with
+    weight linearly, step by step, from 0 at the first step to ``beta`` at the first
+    step after epoch ``warmup_epochs`` (the linear warm-up of Sønderby et al., 2016);
+    ``free_bits`` is the λ of Kingma et al. (2016): each latent dimension's KL,
+    averaged over the batch, counts as at least λ nats (``beta_objective``). Whatever
+    the training objective, the test loss that ``fit`` reports is the negative ELBO
+    itself (β = 1, no free bits; one draw of z per test image), so runs with
     different objectives can be compared on it; ``History.train_loss`` is the
-    objective that was minimized.
+    objective that was minimized. The test pass draws from torch's global random
+    generator, so a run with test images follows a different random stream from one
+    without.
     Introduced in chapter 0; Appendix A times it; chapter 6 adds the β objective.
     """
     if not isinstance(binarize, bool):
