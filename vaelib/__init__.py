@@ -8,7 +8,7 @@ from .data import PerItemDataset, load_mnist, read_idx
 from .diagnostics import active_units, kl_per_dimension, mutual_information, posterior_mean_variance, rate_distortion
 from .evaluate import evaluate, importance_log_likelihood, nearest_distance
 from .losses import beta_objective, elbo_terms, negative_elbo, reconstruction_loss
-from .models import MNIST_DIM, MNIST_SIDE, Autoencoder, LinearGaussian, VAE
+from .models import MNIST_DIM, MNIST_SIDE, Autoencoder, ConditionalVAE, ConvVAE, LinearGaussian, VAE
 from .plot import (
     graphical_model,
     image_grid,
@@ -35,6 +35,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Autoencoder",
+    "ConditionalVAE",
+    "ConvVAE",
     "active_units",
     "kl_per_dimension",
     "mutual_information",

@@ -9,7 +9,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .losses import default_loss
+from .losses import default_loss, encode, log_likelihood
+from .models import check_labels
 from .probability import gaussian_log_likelihood
 from .utils import check_tensor
 
@@ -20,14 +21,18 @@ def evaluate(
     images: torch.Tensor,
     batch_size: int = 1000,
     loss_fn: Callable | None = None,
+    labels: torch.Tensor | None = None,
 ) -> float:
     """Mean loss over ``images`` ``(N, D)`` in nats per image (the negative ELBO for a VAE).
 
-    Runs on the model's device, in batches, in eval mode. Introduced in chapter 5.
+    Runs on the model's device, in batches, in eval mode. ``labels`` (int64, one per
+    image) are passed on to the loss, for a conditional model. Introduced in chapter 5.
     """
     check_tensor(images, "images", ndim=2)
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if labels is not None:
+        check_labels(labels, "labels", getattr(model, "num_classes", int(labels.max()) + 1), len(images))
     loss_fn = loss_fn or default_loss(model)
     device = next(model.parameters()).device
     was_training = model.training
@@ -35,14 +40,18 @@ def evaluate(
     total = torch.zeros((), dtype=torch.float64, device=device)
     for start in range(0, images.shape[0], batch_size):
         x = images[start : start + batch_size].to(device, non_blocking=True)
-        total += loss_fn(model, x, reduction="sum").double()
+        if labels is None:
+            total += loss_fn(model, x, reduction="sum").double()
+        else:
+            y = labels[start : start + batch_size].to(device, non_blocking=True)
+            total += loss_fn(model, x, reduction="sum", labels=y).double()
     model.train(was_training)
     return total.item() / images.shape[0]
 
 
 @torch.no_grad()
 def importance_log_likelihood(
-    model: nn.Module, x: torch.Tensor, k: int, chunk_size: int = 100
+    model: nn.Module, x: torch.Tensor, k: int, chunk_size: int = 100, labels: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Per-image estimate of log p(x) from ``k`` importance samples z_i ~ q(z | x).
 
@@ -50,7 +59,8 @@ def importance_log_likelihood(
     the one-sample ELBO; it rises towards log p(x) as k grows. The k samples are drawn
     ``chunk_size`` at a time, so memory stays bounded. Shapes ``(B, D)`` → ``(B,)``.
     A Bernoulli model accepts binary pixels only: on grey levels the result would be
-    the log of nothing (``ValueError``). Introduced in chapter 5.
+    the log of nothing (``ValueError``). For a conditional model, pass ``labels``: the
+    estimate is then of log p(x | y). Introduced in chapter 5.
     """
     check_tensor(x, "x", ndim=2)
     if not isinstance(k, int) or k < 1:
@@ -67,14 +77,14 @@ def importance_log_likelihood(
                 "log p(x). Binarize the images (load_mnist(binarize=True)) or use "
                 "likelihood='continuous_bernoulli' or 'gaussian' for grey levels"
             )
-    mu, logvar = model.encode(x)
+    mu, logvar = encode(model, x, labels)
     std = torch.exp(0.5 * logvar)  # σ = exp(½ log σ²)
     running = torch.full(mu.shape[:1], -math.inf, dtype=torch.float64, device=mu.device)
     for start in range(0, k, chunk_size):
         eps = torch.randn((min(chunk_size, k - start), *mu.shape), dtype=mu.dtype, device=mu.device)
         z = mu + std * eps  # (c, B, L)
         log_w = (
-            model.log_likelihood(x, z)
+            log_likelihood(model, x, z, labels)
             + gaussian_log_likelihood(z, torch.zeros_like(z), 0.0)
             - gaussian_log_likelihood(z, mu, logvar)
         )

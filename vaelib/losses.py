@@ -23,31 +23,62 @@ def reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
     raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
-def elbo_terms(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def encode(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | None = None):
+    """``model.encode(x)``, or ``model.encode(x, labels)`` for a conditional model.
+
+    A conditional model without labels, or labels for a model that takes none, is a
+    ``ValueError``. Introduced in chapter 7."""
+    if getattr(model, "conditional", False):
+        if labels is None:
+            raise ValueError(
+                f"{type(model).__name__} is conditional: pass labels, one int64 class index per image"
+            )
+        return model.encode(x, labels)
+    if labels is not None:
+        raise ValueError(f"labels were given, but {type(model).__name__} is not conditional")
+    return model.encode(x)
+
+
+def log_likelihood(model: nn.Module, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor | None = None):
+    """log p(x | z), or log p(x | z, y) for a conditional model: ``(..., B)``."""
+    if getattr(model, "conditional", False):
+        return model.log_likelihood(x, z, labels)
+    return model.log_likelihood(x, z)
+
+
+def elbo_terms(
+    model: nn.Module, x: torch.Tensor, labels: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The ELBO's two terms per image, from one reparameterized z ~ q(z | x).
 
     Returns (reconstruction log p(x | z), KL(q(z | x) || p(z))), each ``(B,)``, so that
-    ELBO = reconstruction − KL. Introduced in chapter 3.
+    ELBO = reconstruction − KL. For a conditional model, pass ``labels``: the terms
+    are then those of the bound on log p(x | y). Introduced in chapter 3.
     """
     check_tensor(x, "x", ndim=2)
-    mu, logvar = model.encode(x)
+    mu, logvar = encode(model, x, labels)
     z = model.reparameterize(mu, logvar)
-    return model.log_likelihood(x, z), kl_normal_std(mu, logvar)
+    return log_likelihood(model, x, z, labels), kl_normal_std(mu, logvar)
 
 
 def negative_elbo(
-    model: nn.Module, x: torch.Tensor, beta: float = 1.0, reduction: str = "mean"
+    model: nn.Module,
+    x: torch.Tensor,
+    beta: float = 1.0,
+    reduction: str = "mean",
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """−ELBO = −E_q[log p(x | z)] + β KL(q(z | x) || p(z)), one reparameterized sample.
 
     The loss to minimize, in nats per image with ``reduction="mean"``, nats per batch
     with ``"sum"``, shape ``(B,)`` with ``"none"``. β = 1 is the true negative ELBO.
-    Introduced in chapter 5.
+    ``labels`` (int64, one per image) are for a conditional model. Introduced in
+    chapter 5.
     """
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     _check_non_negative(beta=beta)
-    reconstruction, kl = elbo_terms(model, x)
+    reconstruction, kl = elbo_terms(model, x, labels)
     return reduce(-reconstruction + beta * kl, reduction)
 
 
@@ -57,6 +88,7 @@ def beta_objective(
     beta: float = 1.0,
     free_bits: float = 0.0,
     reduction: str = "mean",
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The β-VAE objective D̂ + β R̂, with free bits: what ``fit`` minimizes.
 
@@ -74,9 +106,9 @@ def beta_objective(
         raise ValueError(f"reduction must be 'mean' or 'sum' for a batch objective, got {reduction!r}")
     _check_non_negative(beta=beta, free_bits=free_bits)
     check_tensor(x, "x", ndim=2)
-    mu, logvar = model.encode(x)
+    mu, logvar = encode(model, x, labels)
     z = model.reparameterize(mu, logvar)
-    distortion = -model.log_likelihood(x, z).mean()
+    distortion = -log_likelihood(model, x, z, labels).mean()
     # per dimension: kl_normal_std sums over its last axis, so give it one of size 1
     rate_per_dim = kl_normal_std(mu.unsqueeze(-1), logvar.unsqueeze(-1)).mean(0)
     objective = distortion + beta * rate_per_dim.clamp(min=free_bits).sum()

@@ -162,6 +162,151 @@ class VAE(_MLPLatentModel):
         return self.pixel_mean(z)
 
 
+class ConvVAE(VAE):
+    """A convolutional VAE for 28 × 28 images with the ``VAE``'s interface: flat images
+    ``(B, 784)`` in, Bernoulli pixel logits out, so ``fit``, ``evaluate`` and
+    ``importance_log_likelihood`` take it unchanged.
+
+    Encoder: two stride-2 convolutions (1 → ``channels[0]`` → ``channels[1]``, 4 × 4
+    kernels, 28 → 14 → 7 pixels), then a ``hidden_dim`` layer and (mu, logvar).
+    Decoder: the mirror image, with transposed convolutions (7 → 14 → 28). ReLU
+    between layers. Introduced in chapter 7.
+    """
+
+    def __init__(
+        self, latent_dim: int = SEED_LATENT_DIM, hidden_dim: int = 256, channels: tuple[int, int] = (32, 64)
+    ) -> None:
+        nn.Module.__init__(self)  # VAE's own __init__ would build the MLP layers
+        _check_sizes(latent_dim=latent_dim, hidden_dim=hidden_dim)
+        if len(channels) != 2:
+            raise ValueError(f"channels must be two ints, got {channels!r}")
+        c1, c2 = channels
+        _check_sizes(channels_0=c1, channels_1=c2)
+        self.data_dim, self.hidden_dim, self.latent_dim = MNIST_DIM, hidden_dim, latent_dim
+        self.likelihood, self.sigma_x = "bernoulli", None
+        side = MNIST_SIDE // 4  # two stride-2 layers: 28 → 14 → 7
+        self.encoder = nn.Sequential(
+            nn.Unflatten(1, (1, MNIST_SIDE, MNIST_SIDE)),
+            nn.Conv2d(1, c1, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(c1, c2, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(c2 * side * side, hidden_dim),
+            nn.ReLU(),
+        )
+        self.fc_mu = nn.Linear(hidden_dim, latent_dim)
+        self.fc_logvar = nn.Linear(hidden_dim, latent_dim)
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, hidden_dim),
+            nn.ReLU(),
+            nn.Linear(hidden_dim, c2 * side * side),
+            nn.ReLU(),
+            nn.Unflatten(1, (c2, side, side)),
+            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1),
+            nn.Flatten(),
+        )
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Pixel logits of p(x | z): ``(..., L)`` → ``(..., 784)``; leading dimensions
+        (importance samples) are folded into the batch and unfolded again."""
+        check_tensor(z, "z", last_dim=self.latent_dim)
+        flat = z.reshape(-1, self.latent_dim)
+        return self.decoder(flat).reshape(*z.shape[:-1], self.data_dim)
+
+
+def check_labels(labels, name: str, num_classes: int, length: int | None = None) -> None:
+    """Raise a ``TypeError``/``ValueError`` naming ``name`` unless ``labels`` are int64
+    class indices in [0, ``num_classes``), one per image (``length`` of them)."""
+    check_tensor(labels, name, ndim=1)
+    if labels.dtype != torch.int64:
+        raise TypeError(f"{name} must hold int64 class indices, got dtype {labels.dtype}")
+    if length is not None and len(labels) != length:
+        raise ValueError(f"{name} must hold one label per image: {length} images, {len(labels)} labels")
+    if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(
+            f"{name} must be class indices in [0, {num_classes}), got values in "
+            f"[{labels.min().item()}, {labels.max().item()}]"
+        )
+
+
+class ConditionalVAE(nn.Module):
+    """A VAE conditioned on a class label y (Sohn et al., 2015): q(z | x, y), p(x | z, y),
+    prior p(z) = N(0, I).
+
+    The source's MLP with the label's one-hot vector appended to the encoder's input
+    (x, y) and to the decoder's input (z, y): x, y → hidden (ReLU) → (mu, logvar);
+    z, y → hidden (ReLU) → Bernoulli pixel logits. ``labels`` are int64 class indices,
+    one per image. Introduced in chapter 7.
+    """
+
+    conditional = True
+    likelihood = "bernoulli"
+
+    def __init__(
+        self,
+        data_dim: int = MNIST_DIM,
+        hidden_dim: int = SEED_HIDDEN_DIM,
+        latent_dim: int = SEED_LATENT_DIM,
+        num_classes: int = 10,
+    ) -> None:
+        super().__init__()
+        _check_sizes(data_dim=data_dim, hidden_dim=hidden_dim, latent_dim=latent_dim, num_classes=num_classes)
+        self.data_dim, self.hidden_dim, self.latent_dim = data_dim, hidden_dim, latent_dim
+        self.num_classes = num_classes
+        self.encoder = nn.Sequential(nn.Linear(data_dim + num_classes, hidden_dim), nn.ReLU())
+        self.fc_mu = nn.Linear(hidden_dim, latent_dim)
+        self.fc_logvar = nn.Linear(hidden_dim, latent_dim)
+        self.decoder = _mlp(latent_dim + num_classes, hidden_dim, data_dim)
+
+    def _one_hot(self, labels: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        check_labels(labels, "labels", self.num_classes, length=like.shape[-2])
+        one_hot = nn.functional.one_hot(labels, self.num_classes).to(like.dtype)
+        return one_hot.expand(*like.shape[:-1], self.num_classes)
+
+    def encode(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z | x, y) = N(mu, diag exp(logvar)): x ``(B, D)``, labels ``(B,)`` → two ``(B, L)``."""
+        check_tensor(x, "x", ndim=2, last_dim=self.data_dim)
+        hidden = self.encoder(torch.cat([x, self._one_hot(labels, x)], dim=-1))
+        return self.fc_mu(hidden), self.fc_logvar(hidden)
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Pixel logits of p(x | z, y): z ``(..., B, L)``, labels ``(B,)`` → ``(..., B, D)``."""
+        check_tensor(z, "z", last_dim=self.latent_dim)
+        if z.dim() < 2:
+            raise ValueError(f"z must have a batch dimension, got shape {tuple(z.shape)}")
+        return self.decoder(torch.cat([z, self._one_hot(labels, z)], dim=-1))
+
+    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """z = mu + std * eps with eps ~ N(0, I), as in ``VAE``."""
+        std = torch.exp(0.5 * logvar)
+        return mu + std * torch.randn_like(std)
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """log p(x | z, y) under Bernoulli pixels: x ``(B, D)``, z ``(..., B, L)`` → ``(..., B)``."""
+        return bernoulli_log_likelihood(x, self.decode(z, labels))
+
+    def pixel_mean(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """E[x | z, y], the decoded pixel probabilities: ``(..., B, L)`` → ``(..., B, D)``."""
+        return torch.sigmoid(self.decode(z, labels))
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One reparameterized pass: (logits ``(B, D)``, mu, logvar ``(B, L)``)."""
+        mu, logvar = self.encode(x, labels)
+        return self.decode(self.reparameterize(mu, logvar), labels), mu, logvar
+
+    @torch.no_grad()
+    def sample(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One image per label: z ~ N(0, I) decoded under that label into pixel
+        probabilities, shape ``(len(labels), D)``."""
+        check_labels(labels, "labels", self.num_classes)
+        device = next(self.parameters()).device
+        z = torch.randn(len(labels), self.latent_dim, device=device, generator=generator)
+        return self.pixel_mean(z, labels.to(device))
+
+
 class Autoencoder(_MLPLatentModel):
     """A deterministic autoencoder with the VAE's layer sizes: x → z → logits.
 

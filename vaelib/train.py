@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .evaluate import evaluate
-from .losses import beta_objective, default_loss, negative_elbo
+from .losses import beta_objective, default_loss, encode
+from .models import check_labels
 from .probability import kl_normal_std
 from .utils import check_tensor, check_unit_interval, pick_device, value_checks
 
@@ -101,6 +102,8 @@ def fit(
     beta: float = 1.0,
     warmup_epochs: int = 0,
     free_bits: float = 0.0,
+    train_labels: torch.Tensor | None = None,
+    test_labels: torch.Tensor | None = None,
 ) -> History:
     """Train ``model`` with Adam on ``train_images`` ``(N, D)`` for ``epochs`` epochs in all.
 
@@ -137,13 +140,18 @@ def fit(
     objective that was minimized. The test pass draws from torch's global random
     generator, so a run with test images follows a different random stream from one
     without.
-    Introduced in chapter 0; Appendix A times it; chapter 6 adds the β objective.
+    A conditional model (``ConditionalVAE``) needs ``train_labels`` (and
+    ``test_labels`` with test images): int64 class indices, one per image, kept on
+    the device beside the images and drawn with the same permutation.
+    Introduced in chapter 0; Appendix A times it; chapter 6 adds the β objective,
+    chapter 7 the labels.
     """
     if not isinstance(binarize, bool):
         raise ValueError(f"binarize must be True or False, got {binarize!r}")
     _check_fit_args(model, train_images, test_images, epochs, batch_size, lr)
     if matmul_precision not in MATMUL_PRECISIONS:
         raise ValueError(f"matmul_precision must be one of {MATMUL_PRECISIONS}, got {matmul_precision!r}")
+    _check_fit_labels(model, train_images, test_images, train_labels, test_labels)
     schedule = _kl_schedule(model, loss_fn, epochs, beta, warmup_epochs, free_bits)
     is_vae = hasattr(model, "reparameterize") and loss_fn is None
     test_loss_fn = loss_fn or default_loss(model)
@@ -152,6 +160,8 @@ def fit(
     model.to(device)
     train = train_images.to(device)
     test = test_images.to(device) if test_images is not None else None
+    train_y = train_labels.to(device) if train_labels is not None else None
+    test_y = test_labels.to(device) if test_labels is not None and test is not None else None
     optimizer = make_adam(model, lr, device)
     history = History(device=str(device), beta=float(beta), warmup_epochs=warmup_epochs, free_bits=float(free_bits))
     if checkpoint is not None and Path(checkpoint).is_file():
@@ -168,10 +178,12 @@ def fit(
         for epoch in bar:
             start = time.perf_counter()
             with float32_matmul_precision(precision):  # training only: the test loss is exact float32
-                train_loss = _train_epoch(model, optimizer, loss_fn, train, batch_size, epoch + 1, binarize)
+                train_loss = _train_epoch(
+                    model, optimizer, loss_fn, train, batch_size, epoch + 1, binarize, labels=train_y
+                )
             seconds = time.perf_counter() - start
-            test_loss = evaluate(model, test, loss_fn=test_loss_fn) if test is not None else None
-            test_rate = _mean_rate(model, test) if test is not None and is_vae else None
+            test_loss = evaluate(model, test, loss_fn=test_loss_fn, labels=test_y) if test is not None else None
+            test_rate = _mean_rate(model, test, test_y) if test is not None and is_vae else None
             weight = schedule.weight if schedule is not None else None
             history.append(train_loss, test_loss, seconds, kl_weight=weight, test_rate=test_rate)
             bar.set_postfix(train=f"{train_loss:.2f}", test="-" if test_loss is None else f"{test_loss:.2f}")
@@ -203,10 +215,12 @@ class _KLSchedule:
     def _weight_at(self, step: int) -> float:
         return self.beta if step >= self.warmup_steps else self.beta * step / self.warmup_steps
 
-    def __call__(self, model: nn.Module, x: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    def __call__(self, model: nn.Module, x: torch.Tensor, reduction: str = "mean", labels=None) -> torch.Tensor:
         self.weight = self._weight_at(self.step)
         self.step += 1
-        return beta_objective(model, x, beta=self.weight, free_bits=self.free_bits, reduction=reduction)
+        return beta_objective(
+            model, x, beta=self.weight, free_bits=self.free_bits, reduction=reduction, labels=labels
+        )
 
 
 def _kl_schedule(model, loss_fn, epochs, beta, warmup_epochs, free_bits):
@@ -242,12 +256,36 @@ def _check_same_objective(history: History, beta, warmup_epochs, free_bits) -> N
         )
 
 
+def _check_fit_labels(model, train_images, test_images, train_labels, test_labels) -> None:
+    conditional = getattr(model, "conditional", False)
+    name = type(model).__name__
+    if not conditional:
+        if train_labels is not None or test_labels is not None:
+            raise ValueError(f"train_labels and test_labels are for a conditional model; {name} takes none")
+        return
+    if train_labels is None:
+        raise ValueError(f"{name} is conditional: pass train_labels, one int64 class index per training image")
+    check_labels(train_labels, "train_labels", model.num_classes, len(train_images))
+    if test_images is not None:
+        if test_labels is None:
+            raise ValueError(f"{name} is conditional: pass test_labels with test_images")
+        check_labels(test_labels, "test_labels", model.num_classes, len(test_images))
+
+
 @torch.no_grad()
-def _mean_rate(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> float:
+def _mean_rate(model: nn.Module, images: torch.Tensor, labels=None, batch_size: int = 1000) -> float:
     """The mean KL(q(z | x) || p(z)) over ``images``, nats per image, in eval mode."""
     was_training = model.training
     model.eval()
-    total = sum(kl_normal_std(*model.encode(chunk)).double().sum() for chunk in images.split(batch_size))
+    starts = range(0, len(images), batch_size)
+    total = sum(
+        kl_normal_std(
+            *encode(model, images[i : i + batch_size], None if labels is None else labels[i : i + batch_size])
+        )
+        .double()
+        .sum()
+        for i in starts
+    )
     model.train(was_training)
     return float(total) / len(images)
 
@@ -346,9 +384,10 @@ def flush_subnormal_moments(optimizer: torch.optim.Optimizer) -> None:
                 moment.masked_fill_(moment.abs() < torch.finfo(moment.dtype).tiny, 0.0)
 
 
-def _train_epoch(model, optimizer, loss_fn, images, batch_size, epoch, binarize=False) -> float:
+def _train_epoch(model, optimizer, loss_fn, images, batch_size, epoch, binarize=False, labels=None) -> float:
     """One pass over ``images`` in random batches; returns the mean loss per image.
-    With ``binarize``, each batch's pixels are drawn as Bernoulli(grey level)."""
+    With ``binarize``, each batch's pixels are drawn as Bernoulli(grey level);
+    ``labels``, if any, are drawn with the same indices and passed to the loss."""
     model.train()
     n = images.shape[0]
     batches = torch.randperm(n, device=images.device).split(batch_size)
@@ -359,7 +398,10 @@ def _train_epoch(model, optimizer, loss_fn, images, batch_size, epoch, binarize=
         x = images.index_select(0, batch)
         if binarize:
             x = torch.bernoulli(x)
-        loss = loss_fn(model, x, reduction="mean")
+        if labels is None:
+            loss = loss_fn(model, x, reduction="mean")
+        else:
+            loss = loss_fn(model, x, reduction="mean", labels=labels.index_select(0, batch))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
