@@ -118,6 +118,8 @@ def test_fit_keeps_each_label_with_its_image():
         (lambda m: m.sample(torch.tensor([0.0, 1.0])), TypeError, "int64 class indices"),
         (lambda m: m.encode(torch.rand(3, 12), torch.tensor([0, 1])), ValueError, "one label per image: 3 images, 2"),
         (lambda m: vaelib.negative_elbo(m, torch.rand(3, 12)), ValueError, "ConditionalVAE is conditional: pass labels"),
+        (lambda m: vaelib.evaluate(m, torch.rand(3, 12), labels=torch.tensor([0, 1])), ValueError,
+         "labels must hold one label per image: 3 images, 2 labels"),
         (lambda m: vaelib.negative_elbo(vaelib.VAE(12, 8, 2), torch.rand(3, 12), labels=torch.tensor([0, 1, 2])),
          ValueError, "VAE is not conditional"),
     ],

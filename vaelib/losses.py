@@ -77,7 +77,7 @@ def negative_elbo(
     """
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    _check_non_negative(beta=beta)
+    check_non_negative(beta=beta)
     reconstruction, kl = elbo_terms(model, x, labels)
     return reduce(-reconstruction + beta * kl, reduction)
 
@@ -104,7 +104,7 @@ def beta_objective(
     """
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum' for a batch objective, got {reduction!r}")
-    _check_non_negative(beta=beta, free_bits=free_bits)
+    check_non_negative(beta=beta, free_bits=free_bits)
     check_tensor(x, "x", ndim=2)
     mu, logvar = encode(model, x, labels)
     z = model.reparameterize(mu, logvar)
@@ -115,7 +115,8 @@ def beta_objective(
     return objective if reduction == "mean" else objective * x.shape[0]
 
 
-def _check_non_negative(**values: float) -> None:
+def check_non_negative(**values: float) -> None:
+    """Raise a ``ValueError`` naming each value that is not a finite number >= 0."""
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")

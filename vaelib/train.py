@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .evaluate import evaluate
-from .losses import beta_objective, default_loss, encode
+from .losses import beta_objective, check_non_negative, default_loss, encode
 from .models import check_labels
 from .probability import kl_normal_std
 from .utils import check_tensor, check_unit_interval, pick_device, value_checks
@@ -226,9 +226,7 @@ class _KLSchedule:
 def _kl_schedule(model, loss_fn, epochs, beta, warmup_epochs, free_bits):
     """Check the β objective's arguments; return the schedule to train with, or None
     for the plain loss (β = 1, no warm-up, no free bits)."""
-    for name, value in (("beta", beta), ("free_bits", free_bits)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    check_non_negative(beta=beta, free_bits=free_bits)
     if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or warmup_epochs < 0:
         raise ValueError(f"warmup_epochs must be an int >= 0, got {warmup_epochs!r}")
     if warmup_epochs > epochs:
