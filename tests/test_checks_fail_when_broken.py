@@ -52,6 +52,7 @@ ELBO = "03_jensen_and_the_elbo.ipynb"
 REPARAM = "04_reparameterization_trick.ipynb"
 MNIST = "05_mnist_vae_on_the_gpu.ipynb"
 BETA = "06_rate_distortion_and_beta.ipynb"
+CONDITIONAL = "07_conditional_and_convolutional_vaes.ipynb"
 
 MUTATIONS = [
     # chapter 0
@@ -171,6 +172,11 @@ MUTATIONS = [
     Mutation("ch6-mi", BETA, "c6000018", "info_dist = (codes.log_prob(z) - log_q)", "info_dist = (codes.log_prob(z))"),
     Mutation("ch6-warmup", BETA, "c6000028", "(e * steps - 1)", "(e * steps)"),
     Mutation("ch6-free-bits", BETA, "c6000030", "kl_j.clamp(min=FREE_BITS).sum()", "kl_j.sum()"),
+    # chapter 7: the conditional bound with its KL added instead of subtracted
+    Mutation("ch7-elbo", CONDITIONAL, "c7000008", "by_hand = by_hand + kl_divergence(", "by_hand = by_hand - kl_divergence("),
+    # chapter 7: the code's share of the blur taken as a sample variance (n - 1)
+    Mutation("ch7-blur", CONDITIONAL, "c7000028", "probs.var(0, correction=0)", "probs.var(0, correction=1)"),
+    Mutation("ch7-blur", CONDITIONAL, "c7000028", "total = (mean * (1 - mean))", "total = (mean * mean)"),
 ]
 
 

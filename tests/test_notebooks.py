@@ -153,6 +153,9 @@ REQUIRED_TERMS = [
     "prior", "posterior", "likelihood", "evidence", "marginal likelihood", "ELBO", "KL divergence",
     "latent space", "encoder", "decoder", "amortized inference", "reparameterization",
     "importance sampling", "posterior collapse",
+    # chapters 6 and 7
+    "rate", "distortion", "active unit", "KL warm-up", "free bits",
+    "conditional VAE", "convolution", "transposed convolution",
 ]
 
 

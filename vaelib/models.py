@@ -233,8 +233,9 @@ def check_labels(labels, name: str, num_classes: int, length: int | None = None)
 
 
 class ConditionalVAE(nn.Module):
-    """A VAE conditioned on a class label y (Sohn et al., 2015): q(z | x, y), p(x | z, y),
-    prior p(z) = N(0, I).
+    """A VAE conditioned on a class label y: q(z | x, y), p(x | z, y), prior p(z) = N(0, I)
+    (the generative half of Kingma et al.'s 2014 M2; Sohn et al. 2015, who named the
+    conditional VAE, also let the prior depend on the input).
 
     The source's MLP with the label's one-hot vector appended to the encoder's input
     (x, y) and to the decoder's input (z, y): x, y → hidden (ReLU) → (mu, logvar);
