@@ -4,7 +4,7 @@ Importing it prints nothing and downloads nothing. Each public name's docstring 
 which chapter introduces it.
 """
 
-from .data import PerItemDataset, load_mnist, read_idx
+from .data import DamagedDataError, PerItemDataset, load_mnist, read_idx
 from .diagnostics import active_units, kl_per_dimension, mutual_information, posterior_mean_variance, rate_distortion
 from .evaluate import evaluate, importance_log_likelihood, nearest_distance
 from .losses import beta_objective, elbo_terms, negative_elbo, reconstruction_loss
@@ -28,7 +28,7 @@ from .probability import (
     kl_normal_std,
     mc_estimate,
 )
-from .train import History, NonFiniteLossError, fit, fit_dataloader, load_checkpoint, save_checkpoint
+from .train import CheckpointError, History, NonFiniteLossError, fit, fit_dataloader, load_checkpoint, save_checkpoint
 from .utils import pick_device, seed_all, smoke_mode, value_checks
 
 __version__ = "0.1.0"
@@ -47,6 +47,8 @@ __all__ = [
     "MNIST_DIM",
     "MNIST_SIDE",
     "NonFiniteLossError",
+    "CheckpointError",
+    "DamagedDataError",
     "PerItemDataset",
     "VAE",
     "bernoulli_log_likelihood",

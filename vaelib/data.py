@@ -28,6 +28,12 @@ IDX_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
+TORCHVISION_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}  # under root, then raw/
+DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+
+
+class DamagedDataError(ValueError):
+    """A dataset file on disk is damaged; the message names it and says how to recover."""
 
 
 def default_data_root() -> Path:
@@ -79,19 +85,88 @@ def load_mnist(
 
 
 def _load_torchvision(dataset: str, split: str, root: Path, download: bool):
-    """((uint8 images, labels), None) from torchvision, or (None, why) when it cannot."""
+    """((uint8 images, labels), None) from torchvision, or (None, why) when it cannot.
+
+    Files already on disk are checked first (``check_idx_files``): a damaged one is a
+    ``DamagedDataError``, never silently wrong data and never a silent fallback.
+    """
     try:
         from torchvision import datasets
     except ImportError:
         return None, "torchvision not installed: pip install torchvision"
+    folder = root / TORCHVISION_FOLDERS[dataset] / "raw"
+    check_idx_files(dataset, split, folder)
+    # torchvision reads from disk only when all four files are there; else it downloads
+    on_disk = all((folder / name.removesuffix(".gz")).is_file() for pair in IDX_FILES.values() for name in pair)
     cls = datasets.MNIST if dataset == "mnist" else datasets.FashionMNIST
     quiet = io.StringIO()  # torchvision prints each mirror it tries
     try:
         with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
             data = cls(str(root), train=(split == "train"), download=download)
-    except (RuntimeError, OSError, ValueError):
+    except (RuntimeError, OSError, ValueError, AssertionError, EOFError) as error:
+        if on_disk:  # the files were there and passed the checks, yet torchvision could not read them
+            raise DamagedDataError(
+                f"{DATASET_NAMES[dataset]} files in {folder} could not be read ({type(error).__name__}: {error}). "
+                f"{_RECOVER.format(folder=folder)}"
+            ) from None
         return None, "download failed" if download else "no local copy, download=False"
     return (data.data.numpy(), data.targets.numpy()), None
+
+
+_RECOVER = (
+    "Delete it (or the folder {folder}) and call load_mnist again: it downloads a fresh copy, "
+    "or, where it cannot, falls back to the offline sample and says why."
+)
+
+
+def check_idx_files(dataset: str, split: str, folder: Path) -> bool:
+    """Check the split's uncompressed IDX files in torchvision's ``folder`` (its ``raw/``).
+
+    Raises ``DamagedDataError`` naming the folder and the damaged file: not an IDX file
+    of unsigned bytes, the wrong number of dimensions, shorter or longer than its header
+    says, labels outside 0 to 9, or images and labels of different counts. Returns True
+    when both files are present and sound, False when either is missing.
+    """
+    counts = []
+    for name, ndim in zip(IDX_FILES[split], (3, 1)):
+        path = folder / name.removesuffix(".gz")
+        if not path.is_file():
+            return False
+        problem, count = _idx_problem(path, ndim)
+        if problem:
+            raise DamagedDataError(
+                f"{DATASET_NAMES[dataset]} file {path.name} in {folder} is damaged: {problem}. {_RECOVER.format(folder=folder)}"
+            )
+        counts.append(count)
+    if counts[0] != counts[1]:
+        raise DamagedDataError(
+            f"{DATASET_NAMES[dataset]} {split} files in {folder} disagree: {counts[0]:,} images but {counts[1]:,} labels. "
+            f"{_RECOVER.format(folder=folder).replace('Delete it', 'Delete them')}"
+        )
+    return True
+
+
+def _idx_problem(path: Path, ndim: int) -> tuple[str | None, int]:
+    """(what is wrong with one IDX file, or None; its item count)."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        header = handle.read(4 + 4 * ndim)
+    if len(header) < 4 + 4 * ndim:
+        return f"{size} bytes, shorter than an IDX header", 0
+    zero, dtype_code, dims = struct.unpack(">HBB", header[:4])
+    if zero != 0 or dtype_code != 0x08:
+        return "not an IDX file of unsigned bytes", 0
+    if dims != ndim:
+        return f"{dims} dimensions where {ndim} are expected", 0
+    shape = struct.unpack(f">{ndim}I", header[4:])
+    expected = 4 + 4 * ndim + int(np.prod(shape))
+    if size != expected:
+        return f"{size:,} bytes where its header {shape} promises {expected:,} (truncated or padded)", 0
+    if ndim == 1:
+        labels = np.fromfile(path, dtype=np.uint8, offset=4 + 4 * ndim)
+        if labels.size and labels.max() > 9:
+            return f"labels up to {labels.max()}, where MNIST's are 0 to 9", 0
+    return None, shape[0]
 
 
 def _load_offline(dataset: str, split: str):

@@ -28,6 +28,8 @@ def evaluate(
     image) are passed on to the loss, for a conditional model. Introduced in chapter 5.
     """
     check_tensor(images, "images", ndim=2)
+    if images.shape[0] == 0:
+        raise ValueError("images is empty: evaluate averages a loss over images and needs at least one")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if labels is not None:  # one per image; their values are the model's to check

@@ -184,6 +184,7 @@ class ConvVAE(VAE):
         _check_sizes(channels_0=c1, channels_1=c2)
         self.data_dim, self.hidden_dim, self.latent_dim = MNIST_DIM, hidden_dim, latent_dim
         self.likelihood, self.sigma_x = "bernoulli", None
+        self.channels = (c1, c2)
         side = MNIST_SIDE // 4  # two stride-2 layers: 28 → 14 → 7
         self.encoder = nn.Sequential(
             nn.Unflatten(1, (1, MNIST_SIDE, MNIST_SIDE)),

@@ -14,6 +14,7 @@ import copy
 import os
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -31,6 +32,22 @@ from .utils import check_tensor, check_unit_interval, pick_device, value_checks
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or inf; the message names the epoch and step."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed from: unreadable, not vaelib's, or written by
+    a model of another class or size. The file is never modified."""
+
+
+CHECKPOINT_KEYS = ("model", "optimizer", "history", "rng")
+_SIZE_ATTRIBUTES = ("data_dim", "hidden_dim", "latent_dim", "num_classes", "channels", "likelihood", "sigma_x")
+_START_AFRESH = "The file is left as it is; to start afresh, delete it or pass another checkpoint path."
+
+
+def describe_model(model: nn.Module) -> str:
+    """The model's class and sizes, as a checkpoint records them: ``VAE(data_dim=784, ...)``."""
+    sizes = [(key, getattr(model, key)) for key in _SIZE_ATTRIBUTES if getattr(model, key, None) is not None]
+    return f"{type(model).__name__}({', '.join(f'{key}={value!r}' for key, value in sizes)})"
 
 
 @dataclass
@@ -110,7 +127,9 @@ def fit(
     ``loss_fn(model, x, reduction)`` defaults to the negative ELBO for a VAE and the
     reconstruction loss for an autoencoder. With ``checkpoint``, the model, optimizer,
     history and random state are saved atomically after every epoch, and a run that
-    finds the file resumes from it. Raises ``NonFiniteLossError`` naming the epoch and
+    finds the file resumes from it, so an interrupted run loses at most the epoch it
+    was in. A file that is not a readable vaelib checkpoint, or that another model
+    wrote, is a ``CheckpointError`` before any training, and the file is left as it is. Raises ``NonFiniteLossError`` naming the epoch and
     step if the loss becomes NaN or inf, with the model restored to the start of that
     epoch.
 
@@ -427,7 +446,13 @@ def _check_finite(step_losses, epoch, model, optimizer, snapshot) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer, history: History) -> None:
-    """Write model, optimizer, history and RNG state atomically: a temp file, then rename."""
+    """Write model, optimizer, history and RNG state atomically: a temp file, then rename.
+
+    The checkpoint also records what wrote it (vaelib's version, the model's class and
+    sizes), so that resuming with another model can say which.
+    """
+    from . import __version__  # here, not at the top: the package imports this module
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
@@ -435,6 +460,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer, histor
         "optimizer": optimizer.state_dict(),
         "history": asdict(history),
         "rng": torch.get_rng_state(),
+        "writer": {"vaelib": __version__, "model": describe_model(model)},
     }
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(handle)
@@ -447,18 +473,59 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer, histor
 
 
 def load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None) -> History:
-    """Restore a checkpoint written by ``save_checkpoint`` (``weights_only=True``); returns its history."""
+    """Restore a checkpoint written by ``save_checkpoint`` (``weights_only=True``); returns its history.
+
+    Raises ``CheckpointError`` for a file that is not a readable vaelib checkpoint
+    (truncated, or another program's), or that was written by a model of another class
+    or size; the message names both models. Everything is checked before the model or
+    optimizer is touched, and the file itself is never modified.
+    """
+    path = Path(path)
     device = next(model.parameters()).device
-    state = torch.load(path, map_location=device, weights_only=True)
-    model.load_state_dict(state["model"])
-    if optimizer is not None:
-        optimizer.load_state_dict(state["optimizer"])
+    try:
+        with warnings.catch_warnings():  # torch warns about pickles it is about to refuse
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # truncated, not a zip archive, or pickled objects of another program
+        # torch's own message is about its weights_only switch, which is not the user's problem
+        raise CheckpointError(
+            f"{path} is not a readable vaelib checkpoint (torch.load stopped with {type(error).__name__}: "
+            f"the file is truncated, or another program's). {_START_AFRESH}"
+        ) from None
+    missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise CheckpointError(f"{path} is not a vaelib checkpoint: it has no {', '.join(missing)}. {_START_AFRESH}")
+    writer = state.get("writer") or {}
+    this = describe_model(model)
+    saved, expected = state["model"], model.state_dict()
+    fits = set(saved) == set(expected) and all(saved[key].shape == expected[key].shape for key in expected)
+    if not fits or writer.get("model", this) != this:
+        written = writer.get("model") or _describe_state(saved)
+        version = f" (vaelib {writer['vaelib']})" if "vaelib" in writer else ""
+        raise CheckpointError(
+            f"{path} was written by {written}{version}, but this model is {this}. To resume, "
+            f"build the model with the checkpoint's class, sizes and likelihood. {_START_AFRESH}"
+        )
+    try:
+        history = History(**state["history"])
+        if optimizer is not None:
+            optimizer.load_state_dict(state["optimizer"])
+    except (TypeError, ValueError, KeyError) as error:
+        raise CheckpointError(f"{path} holds a history or optimizer state vaelib cannot read ({error}). {_START_AFRESH}") from None
+    model.load_state_dict(saved)
     torch.set_rng_state(state["rng"].cpu())
-    history = History(**state["history"])
     for key in ("kl_weight", "test_rate"):  # absent from checkpoints older than chapter 6
         records = getattr(history, key)
         records[:0] = [None] * (len(history) - len(records))
     return history
+
+
+def _describe_state(state_dict: dict) -> str:
+    """A checkpoint from before vaelib recorded its writer: its parameters' shapes."""
+    shapes = ", ".join(f"{key} {tuple(value.shape)}" for key, value in list(state_dict.items())[:4])
+    return f"a model with parameters {shapes}{', ...' if len(state_dict) > 4 else ''}"
 
 
 def fit_dataloader(

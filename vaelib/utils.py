@@ -71,9 +71,13 @@ def check_unit_interval(x: torch.Tensor, name: str) -> None:
     if not _VALUE_CHECKS["enabled"]:
         return
     if x.numel() and (torch.isnan(x).any() or x.min() < 0 or x.max() > 1):
+        low, high = x.min().item(), x.max().item()
+        hint = ""
+        if x.dtype == torch.uint8 or (low >= 0 and high <= 255):
+            hint = "; these look like grey levels 0 to 255: divide by 255 first, as in x.float() / 255"
         raise ValueError(
             f"{name} must hold pixel values in [0, 1] for a Bernoulli likelihood; "
-            f"got values in [{x.min().item():.4g}, {x.max().item():.4g}]"
+            f"got values in [{low:.4g}, {high:.4g}]{hint}"
         )
 
 
