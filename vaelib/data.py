@@ -12,6 +12,7 @@ import gzip
 import io
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -90,12 +91,12 @@ def _load_torchvision(dataset: str, split: str, root: Path, download: bool):
     Files already on disk are checked first (``check_idx_files``): a damaged one is a
     ``DamagedDataError``, never silently wrong data and never a silent fallback.
     """
+    folder = root / TORCHVISION_FOLDERS[dataset] / "raw"
+    check_idx_files(dataset, split, folder)
     try:
         from torchvision import datasets
     except ImportError:
         return None, "torchvision not installed: pip install torchvision"
-    folder = root / TORCHVISION_FOLDERS[dataset] / "raw"
-    check_idx_files(dataset, split, folder)
     # torchvision reads from disk only when all four files are there; else it downloads
     on_disk = all((folder / name.removesuffix(".gz")).is_file() for pair in IDX_FILES.values() for name in pair)
     cls = datasets.MNIST if dataset == "mnist" else datasets.FashionMNIST
@@ -105,18 +106,34 @@ def _load_torchvision(dataset: str, split: str, root: Path, download: bool):
             data = cls(str(root), train=(split == "train"), download=download)
     except (RuntimeError, OSError, ValueError, AssertionError, EOFError) as error:
         if on_disk:  # the files were there and passed the checks, yet torchvision could not read them
+            names = ", ".join(name.removesuffix(".gz") for pair in IDX_FILES.values() for name in pair)
             raise DamagedDataError(
-                f"{DATASET_NAMES[dataset]} files in {folder} could not be read ({type(error).__name__}: {error}). "
-                f"{_RECOVER.format(folder=folder)}"
+                f"{DATASET_NAMES[dataset]} files in {folder} ({names}) could not be read "
+                f"({type(error).__name__}: {error}). {_RECOVER.format(folder=folder).replace('Delete it', 'Delete them')}"
             ) from None
-        return None, "download failed" if download else "no local copy, download=False"
+        why = "download failed" if download else "no local copy, download=False"
+        damaged = _damaged_archives(cls, folder)
+        if damaged:
+            why += f"; {', '.join(damaged)} in {folder} fail their checksums: delete them to download afresh"
+        return None, why
     return (data.data.numpy(), data.targets.numpy()), None
 
 
 _RECOVER = (
     "Delete it (or the folder {folder}) and call load_mnist again: it downloads a fresh copy, "
-    "or, where it cannot, falls back to the offline sample and says why."
+    "or, where it cannot, falls back to the offline sample."
 )
+
+
+def _damaged_archives(cls, folder: Path) -> list[str]:
+    """The downloaded ``.gz`` archives in ``folder`` whose MD5 is not torchvision's."""
+    from torchvision.datasets.utils import check_integrity
+
+    return [
+        Path(url).name
+        for url, md5 in cls.resources
+        if (folder / Path(url).name).is_file() and not check_integrity(str(folder / Path(url).name), md5)
+    ]
 
 
 def check_idx_files(dataset: str, split: str, folder: Path) -> bool:
@@ -147,26 +164,43 @@ def check_idx_files(dataset: str, split: str, folder: Path) -> bool:
 
 
 def _idx_problem(path: Path, ndim: int) -> tuple[str | None, int]:
-    """(what is wrong with one IDX file, or None; its item count)."""
+    """(what is wrong with one IDX file on disk, or None; its item count)."""
     size = path.stat().st_size
     with open(path, "rb") as handle:
         header = handle.read(4 + 4 * ndim)
-    if len(header) < 4 + 4 * ndim:
-        return f"{size} bytes, shorter than an IDX header", 0
-    zero, dtype_code, dims = struct.unpack(">HBB", header[:4])
-    if zero != 0 or dtype_code != 0x08:
-        return "not an IDX file of unsigned bytes", 0
-    if dims != ndim:
-        return f"{dims} dimensions where {ndim} are expected", 0
-    shape = struct.unpack(f">{ndim}I", header[4:])
-    expected = 4 + 4 * ndim + int(np.prod(shape))
-    if size != expected:
-        return f"{size:,} bytes where its header {shape} promises {expected:,} (truncated or padded)", 0
+    problem, shape = _header_problem(header, size, ndim)
+    if problem:
+        return problem, 0
     if ndim == 1:
         labels = np.fromfile(path, dtype=np.uint8, offset=4 + 4 * ndim)
         if labels.size and labels.max() > 9:
-            return f"labels up to {labels.max()}, where MNIST's are 0 to 9", 0
+            return f"labels up to {labels.max()}, where the classes are 0 to 9", 0
     return None, shape[0]
+
+
+def _header_problem(header: bytes, size: int, ndim: int | None) -> tuple[str | None, tuple]:
+    """(what is wrong with an IDX file of ``size`` bytes, from its header, or None; its shape).
+
+    ``ndim`` 3 means 28 × 28 images, 1 means labels, None any shape.
+    """
+    if len(header) < 4:
+        return f"{size} bytes, shorter than an IDX header", ()
+    zero, dtype_code, dims = struct.unpack(">HBB", header[:4])
+    if zero != 0 or dtype_code != 0x08:
+        return "not an IDX file of unsigned bytes", ()
+    if ndim is not None and dims != ndim:
+        return f"{dims} dimensions where {ndim} are expected", ()
+    if len(header) < 4 + 4 * dims:
+        return f"{size} bytes, shorter than an IDX header", ()
+    shape = struct.unpack(f">{dims}I", header[4 : 4 + 4 * dims])
+    expected = 4 + 4 * dims + int(np.prod(shape))
+    if size != expected:
+        return f"{size:,} bytes where its header {shape} promises {expected:,} (truncated or padded)", ()
+    if not shape or shape[0] == 0:
+        return "no items", ()
+    if ndim == 3 and shape[1:] != (28, 28):
+        return f"images of {shape[1]} × {shape[2]} pixels where 28 × 28 are expected", ()
+    return None, shape
 
 
 def _load_offline(dataset: str, split: str):
@@ -196,19 +230,27 @@ def _load_debian_fashion(split: str):
             "on Debian: apt-get install dataset-fashion-mnist"
         )
     source = f"offline: Fashion-MNIST from {directory} (Debian's dataset-fashion-mnist)"
-    return read_idx(directory / image_file), read_idx(directory / label_file), source
+    try:
+        return read_idx(directory / image_file), read_idx(directory / label_file), source
+    except DamagedDataError as error:
+        raise DamagedDataError(f"{error}; reinstall it: apt-get install --reinstall dataset-fashion-mnist") from None
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read one (optionally gzipped) IDX file of unsigned bytes, MNIST's file format."""
+    """Read one (optionally gzipped) IDX file of unsigned bytes, MNIST's file format.
+
+    A damaged file (a cut-short archive, a wrong size) is a ``DamagedDataError`` naming it.
+    """
     opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as handle:
-        raw = handle.read()
-    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
-    if zero != 0 or dtype_code != 0x08:
-        raise ValueError(f"{path} is not an IDX file of unsigned bytes")
-    shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape).copy()
+    try:
+        with opener(path, "rb") as handle:
+            raw = handle.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise DamagedDataError(f"{path} is damaged: {type(error).__name__}: {error}") from None
+    problem, shape = _header_problem(raw[:64], len(raw), None)
+    if problem:
+        raise DamagedDataError(f"{path} is damaged: {problem}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * len(shape)).reshape(shape).copy()
 
 
 class PerItemDataset(torch.utils.data.Dataset):

@@ -11,7 +11,7 @@ from torch import nn
 
 from .losses import default_loss, encode, log_likelihood
 from .probability import gaussian_log_likelihood
-from .utils import check_tensor
+from .utils import check_floating, check_tensor, check_unit_interval
 
 
 @torch.no_grad()
@@ -30,6 +30,8 @@ def evaluate(
     check_tensor(images, "images", ndim=2)
     if images.shape[0] == 0:
         raise ValueError("images is empty: evaluate averages a loss over images and needs at least one")
+    check_unit_interval(images, "images")
+    check_floating(images, "images")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if labels is not None:  # one per image; their values are the model's to check

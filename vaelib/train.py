@@ -27,7 +27,7 @@ from .evaluate import evaluate
 from .losses import beta_objective, check_non_negative, default_loss, encode
 from .models import check_labels
 from .probability import kl_normal_std
-from .utils import check_tensor, check_unit_interval, pick_device, value_checks
+from .utils import check_floating, check_tensor, check_unit_interval, pick_device, value_checks
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -44,10 +44,16 @@ _SIZE_ATTRIBUTES = ("data_dim", "hidden_dim", "latent_dim", "num_classes", "chan
 _START_AFRESH = "The file is left as it is; to start afresh, delete it or pass another checkpoint path."
 
 
+def _model_sizes(model: nn.Module) -> dict:
+    """``{"class": ..., "sizes": {...}}``: what a checkpoint records of its model."""
+    sizes = {key: getattr(model, key) for key in _SIZE_ATTRIBUTES if getattr(model, key, None) is not None}
+    return {"class": type(model).__name__, "sizes": sizes}
+
+
 def describe_model(model: nn.Module) -> str:
-    """The model's class and sizes, as a checkpoint records them: ``VAE(data_dim=784, ...)``."""
-    sizes = [(key, getattr(model, key)) for key in _SIZE_ATTRIBUTES if getattr(model, key, None) is not None]
-    return f"{type(model).__name__}({', '.join(f'{key}={value!r}' for key, value in sizes)})"
+    """The model's class and sizes, as messages show them: ``VAE(data_dim=784, ...)``."""
+    record = _model_sizes(model)
+    return f"{record['class']}({', '.join(f'{k}={v!r}' for k, v in record['sizes'].items())})"
 
 
 @dataclass
@@ -183,9 +189,12 @@ def fit(
     test_y = test_labels.to(device) if test_labels is not None and test is not None else None
     optimizer = make_adam(model, lr, device)
     history = History(device=str(device), beta=float(beta), warmup_epochs=warmup_epochs, free_bits=float(free_bits))
+    if checkpoint is not None and Path(checkpoint).exists() and not Path(checkpoint).is_file():
+        raise ValueError(f"checkpoint {checkpoint} exists but is not a file (a folder?): pass a file path")
     if checkpoint is not None and Path(checkpoint).is_file():
-        history = load_checkpoint(checkpoint, model, optimizer)
-        _check_same_objective(history, beta, warmup_epochs, free_bits)
+        state, saved_history = _read_checkpoint(checkpoint, model, optimizer)
+        _check_same_objective(saved_history, beta, warmup_epochs, free_bits, checkpoint)
+        history = _apply_checkpoint(state, saved_history, model, optimizer)
     if schedule is not None:
         schedule.start(steps_per_epoch=-(-len(train) // batch_size), start_epoch=len(history))
     history.matmul = describe_matmul(device, matmul_precision)
@@ -264,12 +273,12 @@ def _kl_schedule(model, loss_fn, epochs, beta, warmup_epochs, free_bits):
     return _KLSchedule(beta, warmup_epochs, free_bits)
 
 
-def _check_same_objective(history: History, beta, warmup_epochs, free_bits) -> None:
+def _check_same_objective(history: History, beta, warmup_epochs, free_bits, path="the checkpoint") -> None:
     saved = (history.beta, history.warmup_epochs, history.free_bits)
     if saved != (float(beta), warmup_epochs, float(free_bits)):
-        raise ValueError(
-            f"the checkpoint was trained with beta, warmup_epochs, free_bits = {saved}, "
-            f"not {(beta, warmup_epochs, free_bits)}: resume with the same objective"
+        raise CheckpointError(
+            f"{path} was trained with beta, warmup_epochs, free_bits = {saved}, "
+            f"not {(beta, warmup_epochs, free_bits)}: resume with the same objective. {_START_AFRESH}"
         )
 
 
@@ -365,8 +374,9 @@ def _check_fit_args(model, train_images, test_images, epochs, batch_size, lr) ->
             continue
         check_tensor(images, name, ndim=2, last_dim=data_dim)
         check_unit_interval(images, name)
-    if train_images.shape[0] == 0:
-        raise ValueError("train_images is empty")
+        check_floating(images, name)
+        if images.shape[0] == 0:
+            raise ValueError(f"{name} is empty")
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -460,8 +470,10 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer, histor
         "optimizer": optimizer.state_dict(),
         "history": asdict(history),
         "rng": torch.get_rng_state(),
-        "writer": {"vaelib": __version__, "model": describe_model(model)},
+        "writer": {"vaelib": __version__, "model": describe_model(model), **_model_sizes(model)},
     }
+    if torch.cuda.is_available():  # batches, binarization and noise draw from it on a GPU
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(handle)
     try:
@@ -477,16 +489,21 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None) -
 
     Raises ``CheckpointError`` for a file that is not a readable vaelib checkpoint
     (truncated, or another program's), or that was written by a model of another class
-    or size; the message names both models. Everything is checked before the model or
-    optimizer is touched, and the file itself is never modified.
+    or size; the message names both models. Everything is checked before the model,
+    the optimizer or the random state is touched, and the file itself is never modified.
     """
+    state, history = _read_checkpoint(path, model, optimizer)
+    return _apply_checkpoint(state, history, model, optimizer)
+
+
+def _read_checkpoint(path, model: nn.Module, optimizer=None) -> tuple[dict, History]:
+    """Load and check a checkpoint without applying any of it."""
     path = Path(path)
-    device = next(model.parameters()).device
     try:
         with warnings.catch_warnings():  # torch warns about pickles it is about to refuse
             warnings.simplefilter("ignore", UserWarning)
-            state = torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise
     except Exception as error:  # truncated, not a zip archive, or pickled objects of another program
         # torch's own message is about its weights_only switch, which is not the user's problem
@@ -497,25 +514,60 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None) -
     missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
     if missing:
         raise CheckpointError(f"{path} is not a vaelib checkpoint: it has no {', '.join(missing)}. {_START_AFRESH}")
-    writer = state.get("writer") or {}
-    this = describe_model(model)
-    saved, expected = state["model"], model.state_dict()
+    writer = state.get("writer")
+    writer = writer if isinstance(writer, dict) else {}
+    saved = state["model"]
+    if not isinstance(saved, dict) or not all(isinstance(v, torch.Tensor) for v in saved.values()):
+        raise CheckpointError(f"{path} is not a vaelib checkpoint: its model entry is not a state dict. {_START_AFRESH}")
+    expected = model.state_dict()
     fits = set(saved) == set(expected) and all(saved[key].shape == expected[key].shape for key in expected)
-    if not fits or writer.get("model", this) != this:
+    if not fits or not _same_model(writer, _model_sizes(model)):
         written = writer.get("model") or _describe_state(saved)
         version = f" (vaelib {writer['vaelib']})" if "vaelib" in writer else ""
         raise CheckpointError(
-            f"{path} was written by {written}{version}, but this model is {this}. To resume, "
+            f"{path} was written by {written}{version}, but this model is {describe_model(model)}. To resume, "
             f"build the model with the checkpoint's class, sizes and likelihood. {_START_AFRESH}"
         )
+    rng = state["rng"]
+    if not isinstance(rng, torch.Tensor) or rng.dtype != torch.uint8:
+        raise CheckpointError(f"{path} holds no random state vaelib can restore. {_START_AFRESH}")
     try:
         history = History(**state["history"])
         if optimizer is not None:
-            optimizer.load_state_dict(state["optimizer"])
+            _check_optimizer_state(state["optimizer"], optimizer)
     except (TypeError, ValueError, KeyError) as error:
-        raise CheckpointError(f"{path} holds a history or optimizer state vaelib cannot read ({error}). {_START_AFRESH}") from None
-    model.load_state_dict(saved)
-    torch.set_rng_state(state["rng"].cpu())
+        raise CheckpointError(
+            f"{path} holds a history or optimizer state vaelib cannot read ({error}). {_START_AFRESH}"
+        ) from None
+    return state, history
+
+
+def _same_model(writer: dict, this: dict) -> bool:
+    """The same class, and the same value for every size both records have (a checkpoint
+    from before vaelib recorded its writer has none: its shapes decide)."""
+    if "class" not in writer:
+        return True
+    sizes = writer.get("sizes") or {}
+    common = set(sizes) & set(this["sizes"])
+    return writer["class"] == this["class"] and all(sizes[key] == this["sizes"][key] for key in common)
+
+
+def _check_optimizer_state(saved: dict, optimizer) -> None:
+    """Raise ``ValueError`` unless ``saved`` has the optimizer's parameter groups, size for size."""
+    groups = saved["param_groups"]
+    ours = optimizer.param_groups
+    if len(groups) != len(ours) or any(len(a["params"]) != len(b["params"]) for a, b in zip(groups, ours)):
+        raise ValueError("its parameter groups do not match this optimizer's")
+
+
+def _apply_checkpoint(state: dict, history: History, model: nn.Module, optimizer=None) -> History:
+    """Load a checked checkpoint into the model, the optimizer and torch's random state."""
+    model.load_state_dict(state["model"])
+    if optimizer is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["rng"])
+    if "cuda_rng" in state and torch.cuda.is_available() and len(state["cuda_rng"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
     for key in ("kl_weight", "test_rate"):  # absent from checkpoints older than chapter 6
         records = getattr(history, key)
         records[:0] = [None] * (len(history) - len(records))

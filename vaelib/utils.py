@@ -73,11 +73,21 @@ def check_unit_interval(x: torch.Tensor, name: str) -> None:
     if x.numel() and (torch.isnan(x).any() or x.min() < 0 or x.max() > 1):
         low, high = x.min().item(), x.max().item()
         hint = ""
-        if x.dtype == torch.uint8 or (low >= 0 and high <= 255):
+        whole = x.dtype == torch.uint8 or bool(torch.equal(x, x.round()))
+        if whole and low >= 0 and 1 < high <= 255:
             hint = "; these look like grey levels 0 to 255: divide by 255 first, as in x.float() / 255"
         raise ValueError(
             f"{name} must hold pixel values in [0, 1] for a Bernoulli likelihood; "
             f"got values in [{low:.4g}, {high:.4g}]{hint}"
+        )
+
+
+def check_floating(x: torch.Tensor, name: str) -> None:
+    """Raise a ``ValueError`` naming ``name`` unless ``x`` holds floating-point values."""
+    if not x.is_floating_point():
+        raise ValueError(
+            f"{name} holds {str(x.dtype).removeprefix('torch.')} values; the models take float pixels in "
+            "[0, 1]: convert first, as in x.float() / 255 for grey levels 0 to 255"
         )
 
 
