@@ -7,6 +7,7 @@ which chapter introduces it.
 from .data import DamagedDataError, PerItemDataset, load_mnist, read_idx
 from .diagnostics import active_units, kl_per_dimension, mutual_information, posterior_mean_variance, rate_distortion
 from .evaluate import evaluate, importance_log_likelihood, nearest_distance
+from .explorer import Explorer, explorer
 from .losses import beta_objective, elbo_terms, negative_elbo, reconstruction_loss
 from .models import MNIST_DIM, MNIST_SIDE, Autoencoder, ConditionalVAE, ConvVAE, LinearGaussian, VAE
 from .plot import (
@@ -48,6 +49,8 @@ __all__ = [
     "MNIST_SIDE",
     "NonFiniteLossError",
     "CheckpointError",
+    "Explorer",
+    "explorer",
     "DamagedDataError",
     "PerItemDataset",
     "VAE",
