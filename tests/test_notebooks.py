@@ -182,3 +182,36 @@ def test_glossary_defines_each_required_term_in_english_and_chinese():
 def test_chapter_links_terms_to_the_glossary(path):
     markdown = "".join("".join(c["source"]) for c in _load(path)["cells"] if c["cell_type"] == "markdown")
     assert "{term}`" in markdown
+
+
+CHAPTERS_WITH_EXPLORERS = {"05_mnist_vae_on_the_gpu.ipynb": 1, "07_conditional_and_convolutional_vaes.ipynb": 1}
+
+
+def explorers_in(path) -> int:
+    """How many latent explorers a notebook's stored outputs hold."""
+    return sum(
+        "".join(output.get("data", {}).get("text/html", "")).count('class="vaelib-explorer"')
+        for cell in _load(path)["cells"]
+        for output in cell.get("outputs", [])
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_chapters_5_and_7_store_their_latent_explorers(path):
+    """Issue 14: the explorers are outputs, which the site shows and `make site-check`
+    uses; a chapter that lost one, or gained one unplanned, fails here."""
+    assert explorers_in(path) == CHAPTERS_WITH_EXPLORERS.get(path.name, 0)
+
+
+@pytest.mark.parametrize("path", [NOTEBOOKS[0].parent / name for name in CHAPTERS_WITH_EXPLORERS], ids=str)
+def test_stored_explorers_are_what_vaelib_renders_now(path):
+    """An explorer's stored HTML must be `render` of its own data with today's vaelib:
+    after a change to the explorer, re-run the chapters that show one (make execute)."""
+    from vaelib.explorer import render
+
+    for cell in _load(path)["cells"]:
+        for output in cell.get("outputs", []):
+            html = "".join(output.get("data", {}).get("text/html", ""))
+            if 'class="vaelib-explorer"' in html:
+                data = json.loads(re.search(r"^const data = (\{.*\});$", html, re.M).group(1))
+                assert render(data) == html, f"{path.name}: re-run it; its explorer predates vaelib's explorer.py"

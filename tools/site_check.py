@@ -9,12 +9,24 @@ opened) wider than the text column at 1280 px; Chinese text (the glossary's) dra
 font that has its characters, not as empty boxes. Every image must come from the site itself: an
 offline classroom reaches no other host (the site draws its own Colab badge). It
 saves a full-page screenshot of each page under _build/screenshots/. Run it with ``make site-check`` after ``make book``.
+
+No page may request anything from another host. Every latent explorer
+(``vaelib.explorer``) on a page is used as a reader would use it: its load-time check
+against torch must say ok; a drag of the mouse must move z to where the pointer went and
+change the drawn digit; arrow keys from the origin must reach every point torch decoded
+when the page was made (under its label, for a conditional model, whose other labels
+must draw another digit), where the digit drawn on the canvas, read back, must equal
+torch's for the same rounded weights within one grey level; a dot must be drawn where
+its code mean is; and none of this may make a network request. A chapter page must show
+as many explorers as its notebook stores. Screenshots of each explorer before and after the drag go to
+_build/screenshots/ too, and the page's weight and timings are printed.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import json
 import subprocess
 import sys
 import threading
@@ -79,6 +91,8 @@ def check_page(page, url: str, root: Path, base: str, shots: Path) -> list[str]:
     page.on("console", lambda msg: _console_error(msg, base, problems))
     page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
     page.on("requestfailed", lambda req: req.url.startswith(base) and failed.append(req.url))
+    page.on("request", lambda req: req.url.startswith((base, "data:", "blob:")) or problems.append(
+        f"request to another host, which offline readers cannot reach: {req.url}"))
     page.goto(url, wait_until="load")
     if page.locator(".math").count():
         try:
@@ -99,14 +113,153 @@ def check_page(page, url: str, root: Path, base: str, shots: Path) -> list[str]:
         problems.append(f"{searches} search fields visible (one expected)")
     name = urlparse(url).path.strip("/").replace("/", "__").removesuffix(".html") or "index"
     page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+    try:
+        expected = stored_explorers(root, url)
+    except FileNotFoundError as missing:
+        problems.append(f"a chapter page whose notebook is not where the site check looks: {missing.filename}")
+        expected = None
+    problems += check_explorers(page, shots, name, expected)
     # after the screenshot, since it opens the hidden cells
     problems += [f"code cell scrolls sideways at 1280 px: {line.strip()}" for line in page.evaluate(WIDE_CODE)]
     return problems
 
 
+PAGE_WEIGHT = """() => {
+  const nav = performance.getEntriesByType("navigation")[0];
+  const files = performance.getEntriesByType("resource");
+  const checked = [...document.querySelectorAll(".vaelib-explorer")].map(e => e.vaelibExplorer ? e.vaelibExplorer.checkedAt : null);
+  return { html: nav.decodedBodySize, others: files.reduce((a, f) => a + f.decodedBodySize, 0), count: files.length,
+           load: nav.loadEventEnd, checked: checked };
+}"""
+DRAWN = """el => {  // the grey level drawn in the middle of each of the digit's 28 x 28 cells
+  const c = el.querySelector(".vx-digit"), d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data, out = [];
+  for (let r = 0; r < 28; r++) for (let q = 0; q < 28; q++) {
+    const x = Math.floor((q + 0.5) * c.width / 28), y = Math.floor((r + 0.5) * c.height / 28);
+    out.push(d[4 * (y * c.width + x)]); }
+  return out; }"""
+
+
+def page_weight(page) -> str:
+    """The page's weight and timings, as Chromium measured them (Navigation and Resource Timing)."""
+    w = page.evaluate(PAGE_WEIGHT)
+    checked = ", ".join("never" if t is None else f"{t:.0f}" for t in w["checked"])
+    return (f"page {w['html'] / 1e6:.2f} MB of HTML + {w['others'] / 1e6:.2f} MB in {w['count']} other files; "
+            f"load event at {w['load']:.0f} ms; explorers checked at {checked} ms after navigation")
+
+
+def stored_explorers(root: Path, url: str) -> int | None:
+    """How many explorers the chapter behind a page stores in its outputs, or None for a
+    page that is not a chapter. The chapter is the notebook of the same name in the
+    repository, two folders above the site (``<repo>/_build/html``); a chapter page
+    without one is a FileNotFoundError, so that the count is never skipped unseen."""
+    rel = urlparse(url).path.strip("/")
+    if not rel.startswith("notebooks/"):
+        return None
+    source = root.parents[1] / Path(rel).with_suffix(".ipynb")
+    cells = json.loads(source.read_text())["cells"]
+    return sum("".join(out.get("data", {}).get("text/html", "")).count('class="vaelib-explorer"')
+               for cell in cells for out in cell.get("outputs", []))
+
+
+def check_explorers(page, shots: Path, name: str, expected: int | None = None) -> list[str]:
+    """Use each latent explorer on the page as a reader would (see the module's
+    docstring); its problems. ``expected``: how many the page should show."""
+    problems, requests = [], []
+    roots = page.locator(".vaelib-explorer")
+    if expected is not None and roots.count() != expected:
+        problems.append(f"{roots.count()} explorers on the page, where its notebook stores {expected}")
+    if not roots.count():
+        return problems
+    print(f"     {name}: {page_weight(page)}")
+    page.on("request", lambda request: requests.append(request.url))
+    for index in range(roots.count()):
+        root = roots.nth(index)
+        problems += [f"explorer {index + 1}: {p}" for p in use_explorer(page, root, shots / f"{name}__explorer{index + 1}")]
+    problems += [f"an explorer made a network request: {url}" for url in requests]
+    return problems
+
+
+DOT = """el => {  // the last dot drawn inside the plane and clear of the ring: [index, its pixel's colour]
+  const x = el.vaelibExplorer, c = el.querySelector(".vx-plane"), S = c.width, E = x.extent, p = x.points, z = x.z();
+  const px = v => (v + E) / (2 * E) * S;
+  for (let i = p.length / 2 - 1; i >= 0; i--) {
+    const u = px(p[2 * i]), v = S - px(p[2 * i + 1]);
+    if (u < 2 || v < 2 || u > S - 2 || v > S - 2 || Math.hypot(u - px(z[0]), v - (S - px(z[1]))) < 12) continue;
+    return [i, Array.from(c.getContext("2d").getImageData(Math.floor(u), Math.floor(v), 1, 1).data.slice(0, 3))]; }
+  return null; }"""
+
+
+def misplaced_dot(root) -> list[str]:
+    """A dot drawn where its code mean is not (x or y flipped, another scale): the
+    colour at the last dot's place must be its label's."""
+    found = root.evaluate(DOT)
+    if found is None:
+        return []
+    index, colour = found
+    labels, palette = root.evaluate("el => el.vaelibExplorer.labels"), root.evaluate("el => el.vaelibExplorer.palette")
+    wanted = palette[labels[index] % 10] if labels else "#888888"
+    wanted = [int(wanted[k:k + 2], 16) for k in (1, 3, 5)]
+    return [] if colour == wanted else [f"code mean {index} is not drawn at its place (colour {colour} there, not {wanted})"]
+
+
+def use_explorer(page, root, shot: Path) -> list[str]:
+    """Drag, then walk with the arrow keys to every point torch decoded, reading the
+    drawn digit back from its canvas; the problems found."""
+
+    def api(call: str):
+        return root.evaluate(f"el => el.vaelibExplorer.{call}")
+
+    status = root.get_attribute("data-status")
+    if status != "ok":
+        return [f"its load-time check says {status!r}: {root.inner_text()}"]
+    problems = []
+    root.scroll_into_view_if_needed()
+    root.screenshot(path=f"{shot}_before.png")
+    before, extent = root.evaluate(DRAWN), api("extent")
+    box = root.locator(".vx-plane").bounding_box()
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.5 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.8 * box["width"], box["y"] + 0.25 * box["height"], steps=5)
+    page.mouse.up()
+    z, after = api("z()"), root.evaluate(DRAWN)
+    aimed = (0.6 * extent, 0.5 * extent)  # 80% across and 25% down the plane
+    if max(abs(a - b) for a, b in zip(z, aimed)) > 0.02 * extent:
+        problems.append(f"a drag to z = {aimed} left z at {z}")
+    if before == after:
+        problems.append("dragging the pointer did not change the drawn digit")
+    root.screenshot(path=f"{shot}_after.png")
+    problems += misplaced_dot(root)
+    checks, classes = api("checks"), api("classes")
+    for k, (steps, target) in enumerate(zip(checks["steps"], checks["z"])):
+        root.locator(".vx-plane").focus()
+        page.keyboard.press("Home")
+        for count, (minus, plus) in zip(steps, [("ArrowLeft", "ArrowRight"), ("ArrowDown", "ArrowUp")]):
+            for _ in range(abs(count)):
+                page.keyboard.press(plus if count > 0 else minus)
+        reached = api("z()")
+        if max(abs(a - b) for a, b in zip(reached, target)) > 1e-9:
+            problems.append(f"arrow keys {steps} from the origin reached z = {reached}, not {target}")
+            continue
+        if classes:
+            other = (checks["y"][k] + 1) % classes
+            root.locator(f"button[data-y='{other}']").click()
+            under_other = root.evaluate(DRAWN)
+            root.locator(f"button[data-y='{checks['y'][k]}']").click()
+        drawn, torch_pixels = root.evaluate(DRAWN), api(f"reference({k})")
+        allowed = 255 * api("tolerance") + 1  # the rounding of the weights, plus the canvas's to whole grey levels
+        worst = max(abs(d - 255 * (1 - t)) for d, t in zip(drawn, torch_pixels))
+        where = f"z = {target}" + (f", y = {checks['y'][k]}" if classes else "")
+        if worst > allowed:
+            problems.append(f"at {where} the drawn digit differs from torch's by {worst:.1f} grey levels "
+                            f"(allowed {allowed:.1f})")
+        if classes and under_other == drawn:
+            problems.append(f"at z = {target}, the digit drawn under y = {other} is the same as under y = {checks['y'][k]}")
+    return problems
+
+
 def _console_error(msg, base: str, problems: list[str]) -> None:
-    """Record a console error, except a failed load of another host's resource: an
-    image from another host is reported once, as such, by check_page."""
+    """Record a console error, except a failed load of another host's resource: a
+    request to another host is reported as such by check_page."""
     if msg.type != "error":
         return
     source = (msg.location or {}).get("url", "")

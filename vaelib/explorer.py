@@ -6,22 +6,30 @@ there, drawn large, with z printed. The decoder's weights are embedded in the pa
 (float16 by default) and its arithmetic (matrix products, ReLU, sigmoid) runs in the
 page, so it works on the static site with no network, in Colab and in Jupyter.
 
-It is checked like the equations: torch decodes a few check points when the explorer is
-rendered and the page embeds the results; on load, the page decodes the same points
-itself and shows a visible error if they disagree beyond the rounding of its weights.
+It is checked like the equations: when the explorer is rendered, torch decodes a few
+check points with the weights rounded as the page's are, and the page embeds the
+results; on load, the page decodes the same points itself and shows a visible error if
+they disagree beyond float32 round-off. How far the rounding moves torch's pixels is
+measured at the same points and bounded (one grey level in 255 for float16).
 """
 
 from __future__ import annotations
 
 import base64
+import copy
+import hashlib
 import json
-import uuid
 
 import numpy as np
 import torch
 from torch import nn
 
+from .losses import encode
+
 MAX_BYTES = 1_500_000  # one explorer's share of a page
+STEPS = 30  # an arrow key moves z by extent / STEPS; check points lie on that lattice
+ARITHMETIC = 1e-5  # the page's float64 sums against torch's float32 sums, same weights
+MAX_ROUNDING = {"float16": 1 / 255, "float32": 1e-5}  # what embedding may change a pixel by
 DTYPES = ("float16", "float32")
 PALETTE = [  # ten digit colours, distinguishable on white
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -44,6 +52,16 @@ class Explorer:
     def _repr_html_(self) -> str:
         return self.html
 
+    def __repr__(self) -> str:
+        kind = f"{self.data['model']}, {self.data['latent']}-D, {self.data['dtype']} weights"
+        return f"latent explorer ({kind}, {self.nbytes / 1e6:.2f} MB): run the cell in a browser, or see the course site"
+
+    @property
+    def outside(self) -> int:
+        """How many of the code means lie outside the plane (not drawn)."""
+        points, extent = self.data["points"], self.data["extent"]
+        return sum(max(abs(points[i]), abs(points[i + 1])) > extent for i in range(0, len(points), 2))
+
 
 def explorer(
     model: nn.Module,
@@ -58,10 +76,13 @@ def explorer(
 
     ``model``: a ``VAE`` or ``Autoencoder`` with ``latent_dim=2`` and an MLP decoder, or
     a ``ConditionalVAE`` with ``latent_dim=2`` (then ten digit buttons choose y). The
-    plane spans ``[-extent, extent]`` on both axes (3: where N(0, I) puts most of its
-    mass per axis, 99.7%). ``images`` (with optional ``labels``) are drawn as dots at their
-    code means, coloured by label. ``dtype`` is how the weights are embedded. Introduced
-    in chapter 5.
+    plane spans ``[-extent, extent]`` on both axes (3: three standard deviations of
+    N(0, I) on each). ``images`` (with optional ``labels``) are drawn as dots at their
+    code means, coloured by label; those outside the plane are counted, not drawn.
+    ``dtype`` is how the weights are embedded. ``check_points`` points (at least one per
+    class for a conditional model) are decoded by torch and again by the page on load.
+    The model is evaluated in eval mode and left in the mode it was in. Introduced in
+    chapter 5.
     """
     layers = _decoder_layers(model)
     latent = model.latent_dim
@@ -72,21 +93,50 @@ def explorer(
         raise ValueError(f"extent must be positive, got {extent!r}")
     if classes and images is not None and labels is None:
         raise ValueError("a conditional model encodes images with their labels: pass labels too")
-    model = model.eval()
+    if images is not None and labels is not None and len(labels) != len(images):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels: pass one label per image")
+    if not (isinstance(check_points, int) and check_points >= 1):
+        raise ValueError(f"check_points must be a positive int, got {check_points!r}")
+    count = max(check_points, classes)
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
-    z = (torch.rand(check_points, latent, generator=generator) * 2 - 1) * extent
-    y = torch.arange(check_points) % classes if classes else None
+    # on the arrow keys' lattice, so that a browser can reach each of them exactly
+    # from the origin: k steps of extent / STEPS, |k| <= STEPS
+    steps = torch.randint(-STEPS, STEPS + 1, (count, latent), generator=generator)
+    z = steps.double() * (extent / STEPS)
+    # every class at least once, in a shuffled order
+    y = torch.arange(count)[torch.randperm(count, generator=generator)] % classes if classes else None
+    # torch decodes the check points twice: with the model as it is, and with a copy
+    # whose weights are rounded to `dtype` as the page's are. The page must reproduce
+    # the second to float32 round-off; the two differ by the rounding alone.
+    rounded_model = copy.deepcopy(model)
     with torch.no_grad():
-        reference = _decode(model, z.to(device), None if y is None else y.to(device)).cpu().double()
+        for parameter in rounded_model.parameters():
+            parameter.copy_(parameter.to(getattr(torch, dtype)).float())
+    was_training = model.training
+    model.eval()
+    rounded_model.eval()
+    zs, ys = z.float().to(device), None if y is None else y.to(device)
+    try:
+        with torch.no_grad():
+            exact = _decode(model, zs, ys).cpu()
+            reference = _decode(rounded_model, zs, ys).cpu()
+            codes = None
+            if images is not None:
+                codes = encode(model, images.to(device), labels.to(device) if classes else None)
+                codes = (codes[0] if isinstance(codes, tuple) else codes).cpu()
+    finally:
+        model.train(was_training)
+    rounding = (reference - exact).abs().max().item()
+    if not rounding <= MAX_ROUNDING[dtype]:
+        raise ValueError(
+            f"{dtype} weights change this decoder's pixels by up to {rounding:.2e} at the check points, "
+            f"more than {MAX_ROUNDING[dtype]:.1e}: the page would not draw torch's digits; use dtype='float32'"
+        )
     embedded = [(w.to(dtype=getattr(torch, dtype)), b.to(dtype=getattr(torch, dtype)), relu) for w, b, relu in layers]
-    rounded = _decode_layers(embedded, z.double(), y, classes)
-    # the page computes in float64 from the embedded weights, as `rounded` does; allow
-    # for the rounding of the weights, measured on the check points, with room to spare
-    tolerance = 4 * (rounded - reference).abs().max().item() + 1e-6
     data = {
-        "id": uuid.uuid4().hex[:10],
         "extent": float(extent),
+        "steps": STEPS,
         "latent": latent,
         "classes": classes,
         "dtype": dtype,
@@ -96,18 +146,21 @@ def explorer(
         ],
         "checks": {
             "z": z.tolist(),
+            "steps": steps.tolist(),
             "y": [] if y is None else y.tolist(),
-            "pixels": _b64(reference.float()),
-            "tolerance": tolerance,
+            "torch": _b64(reference),
+            "rounding": rounding,
+            "tolerance": ARITHMETIC,
         },
         "points": [],
         "labels": [],
         "palette": PALETTE,
     }
-    if images is not None:
-        codes = _code_means(model, images.to(device), None if labels is None else labels.to(device)).cpu()
+    if codes is not None:
         data["points"] = [round(v, 3) for v in codes.flatten().tolist()]
         data["labels"] = [] if labels is None else [int(v) for v in labels.tolist()]
+    # the same model and points give the same page: an id from the content
+    data = {"id": hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10], **data}
     result = Explorer(data)
     if result.nbytes > MAX_BYTES:
         raise ValueError(
@@ -138,6 +191,8 @@ def _decoder_layers(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor, 
             break
     if not layers or layers[-1][2]:
         raise ValueError(f"the explorer runs MLP decoders (Linear and ReLU layers) only; {type(model).__name__}'s is not one")
+    if layers[-1][0].shape[0] != 784:
+        raise ValueError(f"the explorer draws 28 x 28 images; this decoder gives {layers[-1][0].shape[0]} pixels")
     return layers
 
 
@@ -145,22 +200,6 @@ def _decode(model: nn.Module, z: torch.Tensor, y: torch.Tensor | None) -> torch.
     """Pixel probabilities sigmoid(logits) from torch's own decoder."""
     logits = model.decode(z) if y is None else model.decode(z, y)
     return torch.sigmoid(logits)
-
-
-def _decode_layers(layers, z: torch.Tensor, y: torch.Tensor | None, classes: int) -> torch.Tensor:
-    """The page's arithmetic, in float64, from the embedded weights."""
-    x = z if y is None else torch.cat([z, nn.functional.one_hot(y, classes).double()], dim=-1)
-    for w, b, relu in layers:
-        x = x @ w.double().T + b.double()
-        if relu:
-            x = x.clamp(min=0)
-    return torch.sigmoid(x)
-
-
-def _code_means(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-    with torch.no_grad():
-        codes = model.encode(images) if labels is None or not getattr(model, "conditional", False) else model.encode(images, labels)
-    return codes[0] if isinstance(codes, tuple) else codes
 
 
 def _b64(tensor: torch.Tensor) -> str:
@@ -172,25 +211,39 @@ def _b64(tensor: torch.Tensor) -> str:
 def render(data: dict) -> str:
     """The explorer's HTML and script for ``data`` (as ``explorer`` builds it)."""
     ident = f"vx-{data['id']}"
-    buttons = ""
+    colour = data["palette"]
+    key = ""
     if data["classes"]:
-        buttons = '<div class="vx-labels" role="group" aria-label="label y">' + "".join(
-            f'<button type="button" data-y="{k}" style="margin:1px;min-width:2em">{k}</button>'
+        key = '<div class="vx-labels" role="group" aria-label="label y">' + "".join(
+            f'<button type="button" data-y="{k}" aria-pressed="false" '
+            f'style="margin:1px;min-width:2em;border:2px solid {colour[k % 10]}">{k}</button>'
             for k in range(data["classes"])
+        ) + "</div>"
+    elif data["labels"]:
+        key = '<div class="vx-key" style="font-size:12px">dots: ' + " ".join(
+            f'<span style="color:{colour[k]};font-weight:bold">&#9632;{k}</span>' for k in range(10)
         ) + "</div>"
     return f"""<div class="vaelib-explorer" id="{ident}" data-status="loading" style="font:14px sans-serif;margin:8px 0">
 <div style="display:flex;gap:16px;flex-wrap:wrap;align-items:flex-start">
-<canvas class="vx-plane" width="320" height="320" tabindex="0" aria-label="latent plane: drag, or use the arrow keys"
+<canvas class="vx-plane" width="320" height="320" tabindex="0" aria-label="latent plane: drag, or use the arrow keys; Home returns to the origin"
  style="border:1px solid #888;touch-action:none;cursor:crosshair;max-width:100%"></canvas>
-<div><canvas class="vx-digit" width="196" height="196" style="border:1px solid #888;image-rendering:pixelated"></canvas>
-<div class="vx-z" style="font-family:monospace;margin:4px 0"></div>{buttons}
-<div class="vx-status" style="color:#555;font-size:12px"></div></div></div>
+<div style="max-width:330px"><canvas class="vx-digit" width="196" height="196" style="border:1px solid #888;image-rendering:pixelated"></canvas>
+<div class="vx-z" style="font-family:monospace;margin:4px 0"></div>{key}
+<div class="vx-status" style="color:#555;font-size:12px">This explorer runs in JavaScript: run the cell (Jupyter, Colab), or open the chapter on the course site.</div></div></div>
 <div class="vx-error" role="alert" style="display:none;color:#b00020;font-weight:bold"></div>
 <script>
 (function () {{
 const data = {json.dumps(data)};
-const root = document.getElementById("{ident}");
+const root = (document.currentScript && document.currentScript.parentElement) || document.getElementById("{ident}");
+try {{
 {_SCRIPT}
+}} catch (error) {{
+  root.dataset.status = "error";
+  const box = root.querySelector(".vx-error"); box.style.display = "block";
+  box.textContent = "This explorer failed to start: " + error;
+  root.querySelector(".vx-status").textContent = "";
+  console.error("vaelib explorer " + root.id + " failed: " + error);
+}}
 }})();
 </script>
 </div>"""
@@ -205,6 +258,7 @@ function floats(b64, dtype) { const raw = bytes(b64), view = new DataView(raw.bu
   if (dtype === "float16") { const n = raw.length / 2, out = new Float64Array(n); for (let i = 0; i < n; i++) out[i] = half(view.getUint16(2 * i, true)); return out; }
   const n = raw.length / 4, out = new Float64Array(n); for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true); return out; }
 const layers = data.layers.map(l => ({ n: l.in, m: l.out, w: floats(l.w, data.dtype), b: floats(l.b, data.dtype), relu: l.relu }));
+layers.forEach(l => { if (l.w.length !== l.n * l.m || l.b.length !== l.m) throw new Error("weights of the wrong size"); });
 function decode(z, y) {
   let x = new Float64Array(layers[0].n); x[0] = z[0]; x[1] = z[1];
   if (data.classes) x[2 + y] = 1;
@@ -217,12 +271,16 @@ const plane = root.querySelector(".vx-plane"), digit = root.querySelector(".vx-d
 const E = data.extent, S = plane.width, state = { z: [0, 0], y: 0, pixels: null };
 const toPx = v => (v + E) / (2 * E) * S, fromPx = p => p / S * 2 * E - E;
 const small = document.createElement("canvas"); small.width = 28; small.height = 28;
+const pts = data.points, n = pts.length / 2;
+let outside = 0; for (let i = 0; i < n; i++) if (Math.abs(pts[2 * i]) > E || Math.abs(pts[2 * i + 1]) > E) outside++;
 function drawPlane() { const g = plane.getContext("2d"); g.fillStyle = "#fff"; g.fillRect(0, 0, S, S);
   g.strokeStyle = "#ddd"; g.fillStyle = "#666"; g.font = "10px sans-serif";
   for (let t = Math.ceil(-E); t <= E; t++) { const p = toPx(t); g.beginPath(); g.moveTo(p, 0); g.lineTo(p, S); g.moveTo(0, S - p); g.lineTo(S, S - p); g.stroke();
-    g.fillText(String(t), p + 2, S - 2); if (t) g.fillText(String(t), 2, S - p - 2); }
-  const pts = data.points;
-  for (let i = 0; i < pts.length / 2; i++) { g.fillStyle = data.labels.length ? data.palette[data.labels[i] % 10] : "#888";
+    const text = String(t), w = g.measureText(text).width;
+    g.fillText(text, Math.min(Math.max(p + 2, 2), S - w - 2), S - 2);  // z1 ticks along the bottom
+    if (t > -E) g.fillText(text, 2, Math.max(S - p - 2, 10)); }  // z2 ticks up the left side
+  g.fillStyle = "#333"; g.fillText("z\u2081 \u2192", S - 30, S - 14); g.fillText("\u2191 z\u2082", 14, 12);
+  for (let i = 0; i < n; i++) { g.fillStyle = data.labels.length ? data.palette[data.labels[i] % 10] : "#888888";
     g.fillRect(toPx(pts[2 * i]) - 1.5, S - toPx(pts[2 * i + 1]) - 1.5, 3, 3); }
   g.strokeStyle = "#000"; g.lineWidth = 2; g.beginPath(); g.arc(toPx(state.z[0]), S - toPx(state.z[1]), 6, 0, 2 * Math.PI); g.stroke(); g.lineWidth = 1; }
 function show() { state.pixels = decode(state.z, state.y);
@@ -231,24 +289,40 @@ function show() { state.pixels = decode(state.z, state.y);
   small.getContext("2d").putImageData(img, 0, 0);
   const g = digit.getContext("2d"); g.imageSmoothingEnabled = false; g.drawImage(small, 0, 0, digit.width, digit.height);
   label.textContent = "z = (" + state.z[0].toFixed(2) + ", " + state.z[1].toFixed(2) + ")" + (data.classes ? ", y = " + state.y : "");
+  root.querySelectorAll("button[data-y]").forEach(b => { const on = Number(b.dataset.y) === state.y;
+    b.setAttribute("aria-pressed", String(on)); b.style.fontWeight = on ? "bold" : "normal"; b.style.background = on ? "#ddd" : ""; });
   drawPlane(); }
 function setZ(z) { state.z = [Math.max(-E, Math.min(E, z[0])), Math.max(-E, Math.min(E, z[1]))]; show(); }
-function fromEvent(e) { const r = plane.getBoundingClientRect(); return [fromPx((e.clientX - r.left) * S / r.width), -fromPx((e.clientY - r.top) * S / r.height)]; }
+function fromEvent(e) { const r = plane.getBoundingClientRect();  // inside the border
+  const x = e.clientX - r.left - plane.clientLeft, y = e.clientY - r.top - plane.clientTop;
+  return [fromPx(x * S / plane.clientWidth), -fromPx(y * S / plane.clientHeight)]; }
 plane.addEventListener("pointerdown", e => { plane.setPointerCapture(e.pointerId); plane.focus(); setZ(fromEvent(e)); });
 plane.addEventListener("pointermove", e => { if (e.buttons) setZ(fromEvent(e)); });
-plane.addEventListener("keydown", e => { const step = E / 30, moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] };
+root.addEventListener("keydown", e => { if (e.key === "Home") { e.preventDefault(); setZ([0, 0]); return; }
+  const step = E / data.steps, moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] };
   if (moves[e.key]) { e.preventDefault(); setZ([state.z[0] + moves[e.key][0], state.z[1] + moves[e.key][1]]); } });
 root.querySelectorAll("button[data-y]").forEach(b => b.addEventListener("click", () => { state.y = Number(b.dataset.y); show(); }));
-// the check: the page's decoder against torch's, at the points torch decoded
-const refs = floats(data.checks.pixels, "float32");
+// the check, at the points torch decoded when the page was made with the same rounded
+// weights: the page's float64 sums must match torch's float32 ones to round-off
+const torchPixels = floats(data.checks.torch, "float32");
 let worst = 0;
 data.checks.z.forEach((z, k) => { const p = decode(z, data.classes ? data.checks.y[k] : 0);
-  for (let i = 0; i < p.length; i++) worst = Math.max(worst, Math.abs(p[i] - refs[k * p.length + i])); });
-root.vaelibExplorer = { decode: decode, setZ: setZ, z: () => state.z.slice(), y: () => state.y, pixels: () => Array.from(state.pixels), worst: worst, tolerance: data.checks.tolerance };
-const ok = worst <= data.checks.tolerance;
+  if (p.length !== 784) throw new Error("the decoder gives " + p.length + " pixels, not 784");
+  for (let i = 0; i < 784; i++) { const d = Math.abs(p[i] - torchPixels[784 * k + i]); worst = Math.max(worst, Number.isNaN(d) ? Infinity : d); } });
+const tolerance = data.checks.tolerance;
+root.vaelibExplorer = { decode: decode, setZ: setZ, z: () => state.z.slice(), y: () => state.y, pixels: () => Array.from(state.pixels),
+  extent: E, steps: data.steps, checks: { z: data.checks.z, y: data.checks.y, steps: data.checks.steps }, classes: data.classes,
+  reference: k => Array.from(torchPixels.subarray(784 * k, 784 * (k + 1))), worst: worst, tolerance: tolerance,
+  points: pts, labels: data.labels, palette: data.palette, outside: outside, checkedAt: performance.now() };
+const ok = worst <= tolerance;
 root.dataset.status = ok ? "ok" : "mismatch";
-root.querySelector(".vx-status").textContent = (ok ? "checked against torch at " : "CHECK FAILED at ") + data.checks.z.length + " points: largest difference " + worst.toExponential(1) + " (allowed " + data.checks.tolerance.toExponential(1) + ", " + data.dtype + " weights)";
-if (!ok) { const box = root.querySelector(".vx-error"); box.style.display = "block"; box.textContent = "This explorer's decoder disagrees with torch's (largest pixel difference " + worst.toExponential(2) + "): its pictures are not to be trusted.";
+root.querySelector(".vx-status").textContent = (ok ? "Checked against torch at " : "CHECK FAILED at ") + data.checks.z.length +
+  " points: this page's pixels are within " + worst.toExponential(1) + " of torch's with the same " + data.dtype +
+  " weights (allowed " + tolerance.toExponential(0) + "); rounding the weights to " + data.dtype + " moved torch's pixels by at most " +
+  data.checks.rounding.toExponential(1) + "." +
+  (outside ? " " + outside.toLocaleString("en-US") + " of " + n.toLocaleString("en-US") + " code means lie outside the plane and are not drawn." : "");
+if (!ok) { const box = root.querySelector(".vx-error"); box.style.display = "block";
+  box.textContent = "This explorer's decoder disagrees with torch's (largest pixel difference " + worst.toExponential(2) + "): its pictures are not to be trusted.";
   console.error("vaelib explorer " + root.id + ": decoder disagrees with torch by " + worst); }
 show();
 """
