@@ -10,7 +10,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 
-.PHONY: help venv book test unit execute pin format student bench site-check clean
+.PHONY: help venv book translations test unit execute pin format student bench site-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,9 +23,16 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)  ## create .venv and install requirements.txt (skipped when up to date)
 
-book: $(STAMP)  ## build the static HTML site into _build/html (warnings are errors)
+book: $(STAMP)  ## build both editions: English in _build/html, Chinese in _build/html/zh (warnings are errors)
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
-	@test -f _build/html/index.html && echo "site: _build/html/index.html"
+	$(PY) tools/build_zh.py -W -n --keep-going
+	@test -f _build/html/index.html && test -f _build/html/zh/index.html && echo "site: _build/html/index.html, _build/html/zh/index.html"
+
+translations: $(STAMP)  ## after changing English text: refresh locale/zh_CN's catalogs, then translate what check_translations.py lists
+	rm -rf _build/i18n  # its own doctrees: the html build's do not suit the gettext builder
+	$(VENV)/bin/jupyter-book build . --builder custom --custom-builder gettext --path-output _build/i18n
+	$(VENV)/bin/sphinx-intl update -p _build/i18n/_build/gettext -l zh_CN -d locale
+	$(PY) tools/check_translations.py || true
 
 test: $(STAMP)  ## unit tests + every notebook in smoke mode (nbval), then the strict book build
 	VAELIB_SMOKE=1 $(PY) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env \

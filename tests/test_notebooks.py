@@ -215,3 +215,20 @@ def test_stored_explorers_are_what_vaelib_renders_now(path):
             if 'class="vaelib-explorer"' in html:
                 data = json.loads(re.search(r"^const data = (\{.*\});$", html, re.M).group(1))
                 assert render(data) == html, f"{path.name}: re-run it; its explorer predates vaelib's explorer.py"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_line_inside_inline_math_starts_like_a_list_item(path):
+    """Markdown reads a line that starts with "+ ", "- " or "* " as a new list item even
+    inside $...$, which breaks the math on the page (and in the translation catalogs)."""
+    for cell in _load(path)["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        paragraph = []
+        for line in "".join(cell["source"]).split("\n"):
+            if not line.strip():
+                paragraph = []
+                continue
+            if paragraph and re.match(r"\s*[-+*] ", line):
+                assert "".join(paragraph).count("$") % 2 == 0, f"{path.name}: a list marker inside math: {line.strip()[:60]}"
+            paragraph.append(line)

@@ -7,7 +7,11 @@ page has math; a Colab link on every chapter page; every internal link pointing 
 an existing page and anchor; one search field, not two; no code cell (hidden ones
 opened) wider than the text column at 1280 px; Chinese text (the glossary's) drawn by an installed
 font that has its characters, not as empty boxes. Every image must come from the site itself: an
-offline classroom reaches no other host (the site draws its own Colab badge). It
+offline classroom reaches no other host (the site draws its own Colab badge). Every page
+links to its counterpart in the other edition (English at the root, Chinese in zh/),
+and the prose of each Chinese page (but the bibliography), outside code and math, has
+more Chinese characters than Latin letters. Each edition's search must find pages for a
+word of its language. It
 saves a full-page screenshot of each page under _build/screenshots/. Run it with ``make site-check`` after ``make book``.
 
 No page may request anything from another host. Every latent explorer
@@ -32,7 +36,7 @@ import sys
 import threading
 from pathlib import Path
 import re
-from urllib.parse import urldefrag, urljoin, urlparse
+from urllib.parse import quote, urldefrag, urljoin, urlparse
 
 from playwright.sync_api import sync_playwright
 
@@ -58,6 +62,14 @@ WIDE_CODE = """() => {
   return [...document.querySelectorAll(".cell_input pre")]
     .filter(pre => pre.scrollWidth > pre.clientWidth)
     .map(pre => pre.textContent.split("\\n").reduce((a, b) => (b.length > a.length ? b : a), ""));
+}"""
+PROSE = """() => {  // the page's prose, outside code, math and cell outputs: [Chinese characters, Latin letters]
+  const parts = [...document.querySelectorAll("article p, article li, article h1, article h2, article h3, article dd")]
+    .filter(el => !el.closest("pre, code, .cell_output, .math, mjx-container"))
+    .map(el => { const c = el.cloneNode(true); c.querySelectorAll("code, .math, mjx-container, script").forEach(x => x.remove());
+                 return c.textContent; });
+  const text = parts.join(" ");
+  return [(text.match(/[\u4e00-\u9fff]/g) || []).length, (text.match(/[A-Za-z]/g) || []).length];
 }"""
 REDIRECT = re.compile(r'<meta http-equiv="Refresh" content="0; url=([^"]+)"', re.I)
 
@@ -107,6 +119,13 @@ def check_page(page, url: str, root: Path, base: str, shots: Path) -> list[str]:
     if "/notebooks/" in url and not page.locator("a[href*='colab.research.google.com/github/']").count():
         problems.append("chapter page without a Colab link")
     problems += broken_links(page, url, root, base)
+    if page.locator(".language-switch a").count() != 1:
+        problems.append("no link to the page in the other language (the English / 中文 switch)")
+    if "/zh/" in url and not url.endswith("/references.html"):  # the bibliography stays as published
+        han, latin = page.evaluate(PROSE)
+        if han <= latin:
+            problems.append(f"Chinese edition page whose prose is not mostly Chinese: {han} Chinese characters, "
+                            f"{latin} Latin letters outside code and math")
     problems += undrawn_chinese(page)
     searches = page.locator(".search-button-field:visible").count()
     if searches > 1:
@@ -152,7 +171,7 @@ def stored_explorers(root: Path, url: str) -> int | None:
     page that is not a chapter. The chapter is the notebook of the same name in the
     repository, two folders above the site (``<repo>/_build/html``); a chapter page
     without one is a FileNotFoundError, so that the count is never skipped unseen."""
-    rel = urlparse(url).path.strip("/")
+    rel = urlparse(url).path.strip("/").removeprefix("zh/")  # both editions show the same outputs
     if not rel.startswith("notebooks/"):
         return None
     source = root.parents[1] / Path(rel).with_suffix(".ipynb")
@@ -321,11 +340,34 @@ def broken_links(page, url: str, root: Path, base: str) -> list[str]:
     return problems
 
 
+SEARCHES = {"": "posterior", "zh/": "后验"}  # each edition's search, and a word its pages use
+
+
+def search_problems(browser, base: str, root: Path) -> dict[str, list[str]]:
+    """Each edition's own search must find pages for a word of its language."""
+    found = {}
+    for prefix, word in SEARCHES.items():
+        if not (root / prefix / "search.html").is_file():
+            continue
+        page = browser.new_page()
+        page.goto(f"{base}{prefix}search.html?q={quote(word)}", wait_until="load")
+        try:
+            page.wait_for_selector("#search-results li", timeout=15_000)
+            hits = page.locator("#search-results li").count()
+        except Exception:
+            hits = 0
+        page.close()
+        print(f"{'ok  ' if hits else 'FAIL'} {prefix}search.html?q={word}: {hits} pages found")
+        if not hits:
+            found[f"{prefix}search.html"] = [f"searching for {word!r} found no page"]
+    return found
+
+
 def main(site: str = "_build/html", screenshots: str = "_build/screenshots") -> int:
     root, shots = Path(site).resolve(), Path(screenshots)
     shots.mkdir(parents=True, exist_ok=True)
     pages = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.html"))
-    pages = [p for p in pages if not p.startswith(SKIP)]
+    pages = [p for p in pages if not p.removeprefix("zh/").startswith(SKIP)]
     server, base = serve(root)
     failures = {}
     with sync_playwright() as playwright:
@@ -339,6 +381,7 @@ def main(site: str = "_build/html", screenshots: str = "_build/screenshots") -> 
             print(f"{'FAIL' if problems else 'ok  '} {rel}")
             if problems:
                 failures[rel] = problems
+        failures.update(search_problems(browser, base, root))
         browser.close()
     server.shutdown()
     for rel, problems in failures.items():

@@ -57,6 +57,26 @@ def _local_colab_badge(app, doctree, docname):
             image["uri"] = posixpath.relpath(LOCAL_BADGE, posixpath.dirname(docname) or ".")
 
 
+SWITCH = (
+    '<p class="language-switch" style="text-align:right;font-size:0.9em;margin:0 0 0.5em">{links}</p>'
+)
+
+
+def _language_switch(app, pagename, templatename, context, doctree):
+    """A visible "English / 中文" switch at the top of every page, linking to the same
+    page in the other edition: the Chinese edition sits in zh/ under the English one."""
+    if "body" not in context or doctree is None:
+        return
+    depth = pagename.count("/")
+    if (app.config.language or "en").startswith("zh"):
+        other = "../" * (depth + 1) + pagename + ".html"
+        links = f'<a href="{other}" hreflang="en" lang="en">English</a> · <strong>中文</strong>'
+    else:
+        other = "../" * depth + "zh/" + pagename + ".html"
+        links = f'<strong>English</strong> · <a href="{other}" hreflang="zh-CN" lang="zh-CN">中文</a>'
+    context["body"] = SWITCH.format(links=links) + context["body"]
+
+
 def setup(app):
     app.add_js_file(None, body=NORMALIZE_MODE, priority=1)
     app.add_css_file("code-width.css")
@@ -64,4 +84,5 @@ def setup(app):
     app.connect("config-inited", _add_static_files)
     app.connect("html-page-context", _dedupe_inline_scripts, priority=900)
     app.connect("doctree-resolved", _local_colab_badge)
+    app.connect("html-page-context", _language_switch)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
