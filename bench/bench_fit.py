@@ -10,12 +10,12 @@ data and device, in one run:
 - vaelib: ``vaelib.fit``, with the whole training set copied to the device once and
   each batch gathered there with ``index_select`` (no per-image PIL/``ToTensor``
   work, no per-batch host-to-device copy), the loss from logits averaged over the
-  batch, fused Adam, subnormal Adam moments flushed on a CPU, and its default
-  ``matmul_precision="medium"``, which permits bfloat16 inside float32 matmuls on
-  CPUs with AMX or AVX512-BF16 and TF32 on Ampere and later GPUs (whether the
-  kernels use it is up to the library: Appendix A measures it);
-- vaelib, exact float32: the same with ``matmul_precision="highest"``, to show how
-  much of the gain is the pipeline and how much is the matmul format.
+  batch, fused Adam, subnormal Adam moments flushed on a CPU, and
+  ``training_matmul_precision("medium")`` (its default), which permits bfloat16
+  inside float32 matmuls on CPUs with AMX or AVX512-BF16 and TF32 on Ampere and
+  later GPUs (whether the kernels use it is up to the library: Appendix A measures it);
+- vaelib, exact float32: the same under ``training_matmul_precision("highest")``, to
+  show how much of the gain is the pipeline and how much is the matmul format.
 
 It prints the median seconds per epoch of each, the ratios to the reference and the
 final test losses (negative ELBO, nats per image, by ``vaelib.evaluate``), then one JSON line.
@@ -87,8 +87,9 @@ def run_reference(args, train_set, test_images, device) -> tuple[list[float], fl
 def run_vaelib(args, train_images, test_images, device, precision) -> tuple[list[float], float]:
     vaelib.seed_all(args.seed)
     model = vaelib.VAE()
-    history = vaelib.fit(model, train_images, epochs=args.epochs, batch_size=128, lr=1e-3, device=device,
-                         progress=False, matmul_precision=precision)
+    with vaelib.training_matmul_precision(precision):
+        history = vaelib.fit(model, train_images, epochs=args.epochs, batch_size=128, lr=1e-3, device=device,
+                             progress=False)
     return history.seconds, vaelib.evaluate(model, test_images)
 
 
@@ -104,8 +105,8 @@ def main(argv=None) -> dict:
     runs["vaelib"] = run_vaelib(args, train_images, test_images, device, "medium")
     runs["vaelib_fp32"] = run_vaelib(args, train_images, test_images, device, "highest")
     labels = {"reference": "reference (source's pipeline)",
-              "vaelib": f"vaelib.fit ({vaelib.train.describe_matmul(device, 'medium')})",
-              "vaelib_fp32": f"vaelib.fit ({vaelib.train.describe_matmul(device, 'highest')})"}
+              "vaelib": f"vaelib.fit ({vaelib.speed.describe_matmul(device, 'medium')})",
+              "vaelib_fp32": f"vaelib.fit ({vaelib.speed.describe_matmul(device, 'highest')})"}
     result = {"dataset": name, "device": str(device), "epochs": args.epochs, "torch": torch.__version__}
     ref_s, ref_loss = statistics.median(runs["reference"][0]), runs["reference"][1]
     print(f"{'pipeline':<48} {'s/epoch (median)':>16} {'speed-up':>9} {'test -ELBO':>11} {'gap':>7}")

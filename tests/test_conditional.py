@@ -103,8 +103,8 @@ def test_fit_keeps_each_label_with_its_image():
     for name, train_labels in [("aligned", labels), ("shuffled", shuffled)]:
         model = _cvae(3)
         history = vaelib.fit(
-            model, images, images, epochs=30, batch_size=32, lr=1e-2, device="cpu", progress=False,
-            train_labels=train_labels, test_labels=train_labels,
+            model, (images, train_labels), (images, train_labels), epochs=30, batch_size=32, lr=1e-2,
+            device="cpu", progress=False,
         )
         losses[name] = history.test_loss[-1]
     assert losses["aligned"] < 1.0 < losses["shuffled"]
@@ -133,15 +133,17 @@ def test_fit_rejects_missing_or_misfit_labels():
     x = _binary(10, 12)
     y = torch.zeros(10, dtype=torch.int64)
     cases = [
-        (_cvae(), dict(), "ConditionalVAE is conditional: pass train_labels"),
-        (_cvae(), dict(train_labels=y[:9]), "train_labels must hold one label per image: 10 images, 9 labels"),
-        (_cvae(), dict(train_labels=y, test_images=x), "pass test_labels with test_images"),
-        (_cvae(), dict(train_labels=y + 7), r"train_labels must be class indices in \[0, 4\)"),
-        (vaelib.VAE(12, 8, 2), dict(train_labels=y), "VAE takes none"),
+        (_cvae(), x, None, r"ConditionalVAE is conditional: pass its labels with the images, fit\(model, \(train_images"),
+        (_cvae(), (x, y[:9]), None, "train_labels must hold one label per image: 10 images, 9 labels"),
+        (_cvae(), (x, y), x, r"pass \(test_images, test_labels\) as the test data"),
+        (_cvae(), (x, y + 7), None, r"train_labels must be class indices in \[0, 4\)"),
+        (_cvae(), (x, y), (x, y[:3]), "test_labels must hold one label per image: 10 images, 3 labels"),
+        (vaelib.VAE(12, 8, 2), (x, y), None, "VAE is not conditional: pass the images alone"),
+        (vaelib.VAE(12, 8, 2), x, (x, y), "VAE is not conditional"),
     ]
-    for model, kwargs, message in cases:
+    for model, train, test, message in cases:
         with pytest.raises(ValueError, match=message):
-            vaelib.fit(model, x, epochs=1, device="cpu", progress=False, **kwargs)
+            vaelib.fit(model, train, test, epochs=1, device="cpu", progress=False)
 
 
 def test_the_conv_vae_has_the_vae_interface():

@@ -231,11 +231,11 @@ def test_interrupted_training_loses_at_most_the_current_epoch(digits, tmp_path, 
     path = tmp_path / "vae.pt"
     real_epoch = train_module._train_epoch
 
-    def interrupted(model, optimizer, loss_fn, images, batch_size, epoch, *args, **kwargs):
+    def interrupted(model, optimizer, objective, images, batch_size, epoch, *args, **kwargs):
         if epoch == 3:  # partway through: some steps of epoch 3 are taken, then Ctrl-C
-            real_epoch(model, optimizer, loss_fn, images[:200], batch_size, epoch, *args, **kwargs)
+            real_epoch(model, optimizer, objective, images[:200], batch_size, epoch, *args, **kwargs)
             raise KeyboardInterrupt
-        return real_epoch(model, optimizer, loss_fn, images, batch_size, epoch, *args, **kwargs)
+        return real_epoch(model, optimizer, objective, images, batch_size, epoch, *args, **kwargs)
 
     monkeypatch.setattr(train_module, "_train_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
@@ -258,7 +258,8 @@ def test_resuming_under_another_objective_changes_nothing(digits, tmp_path):
     weights = [p.detach().clone() for p in model.parameters()]
     rng = torch.get_rng_state()
     with pytest.raises(CheckpointError, match="resume with the same objective"):
-        fit(model, digits[0], epochs=2, batch_size=100, device="cpu", progress=False, checkpoint=path, beta=2.0)
+        fit(model, digits[0], epochs=2, batch_size=100, device="cpu", progress=False, checkpoint=path,
+            objective=vaelib.BetaObjective(beta=2.0))
     assert all(torch.equal(a, b) for a, b in zip(weights, model.parameters()))
     assert torch.equal(torch.get_rng_state(), rng) and path.read_bytes() == before
 

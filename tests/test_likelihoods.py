@@ -8,6 +8,7 @@ import torch
 from scipy import integrate
 from torch.distributions import Bernoulli, ContinuousBernoulli, Normal
 
+import vaelib
 from vaelib import (
     VAE,
     continuous_bernoulli_log_likelihood,
@@ -129,13 +130,25 @@ def _recording_loss(seen):
     return loss_fn
 
 
+class _Recorded(vaelib.NegativeELBO):
+    """The negative ELBO, keeping each batch it is computed on (after binarization)."""
+
+    def __init__(self, seen, binarize):
+        super().__init__(binarize)
+        self.seen = seen
+
+    def loss(self, model, x, reduction, labels):
+        self.seen.append(x.detach().clone())
+        return super().loss(model, x, reduction, labels)
+
+
 def test_fit_binarizes_each_batch_afresh():
     torch.manual_seed(7)
     images = torch.full((64, 12), 0.3)
     images[:, :6] = 0.8
     seen = []
     model = VAE(data_dim=12, hidden_dim=8, latent_dim=3)
-    fit(model, images, epochs=2, batch_size=64, device="cpu", progress=False, loss_fn=_recording_loss(seen), binarize=True)
+    fit(model, images, epochs=2, batch_size=64, device="cpu", progress=False, objective=_Recorded(seen, binarize=True))
     first, second = seen  # one full batch per epoch
     for batch in seen:
         assert set(batch.unique().tolist()) == {0.0, 1.0}
@@ -150,7 +163,7 @@ def test_fit_without_binarize_trains_on_the_grey_levels_as_given():
     images = torch.full((64, 12), 0.3)
     seen = []
     fit(VAE(data_dim=12, hidden_dim=8, latent_dim=3), images, epochs=1, batch_size=64, device="cpu",
-        progress=False, loss_fn=_recording_loss(seen))
+        progress=False, objective=_recording_loss(seen))
     assert torch.equal(seen[0], images)
     with pytest.raises(ValueError, match="binarize must be True or False"):
-        fit(VAE(data_dim=12, hidden_dim=8, latent_dim=3), images, epochs=1, device="cpu", progress=False, binarize=1)
+        vaelib.NegativeELBO(binarize=1)

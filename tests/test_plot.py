@@ -26,7 +26,7 @@ from vaelib import (
     training_curves,
     vae_flow_diagram,
 )
-from vaelib.plot import _Diagram, _Edge, _graphical_model_spec, _Node, _reparameterization_spec, _vae_flow_spec
+from vaelib.diagrams import _Diagram, _Edge, _graphical_model_spec, _Node, _reparameterization_spec, _vae_flow_spec
 
 
 def test_image_grid_tiles_rows():

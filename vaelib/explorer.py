@@ -85,8 +85,29 @@ def explorer(
     chapter 5.
     """
     layers = _decoder_layers(model)
-    latent = model.latent_dim
     classes = getattr(model, "num_classes", 0) if getattr(model, "conditional", False) else 0
+    _check_arguments(images, labels, extent, dtype, check_points, classes)
+    steps, z, y = _check_lattice(max(check_points, classes), model.latent_dim, classes, extent, seed)
+    exact, reference, codes = _decode_and_encode(model, dtype, z, y, images, labels if classes else None)
+    rounding = (reference - exact).abs().max().item()
+    if not rounding <= MAX_ROUNDING[dtype]:
+        raise ValueError(
+            f"{dtype} weights change this decoder's pixels by up to {rounding:.2e} at the check points, "
+            f"more than {MAX_ROUNDING[dtype]:.1e}: the page would not draw torch's digits; use dtype='float32'"
+        )
+    checks = {"z": z.tolist(), "steps": steps.tolist(), "y": [] if y is None else y.tolist(),
+              "torch": _b64(reference), "rounding": rounding, "tolerance": ARITHMETIC}
+    data = _page_data(model, layers, classes, extent, dtype, checks, codes, labels)
+    result = Explorer(data)
+    if result.nbytes > MAX_BYTES:
+        raise ValueError(
+            f"this explorer would put {result.nbytes:,} bytes in the page, more than {MAX_BYTES:,}: "
+            "use dtype='float16', fewer images, or a smaller decoder"
+        )
+    return result
+
+
+def _check_arguments(images, labels, extent, dtype, check_points, classes) -> None:
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     if not extent > 0:
@@ -97,77 +118,60 @@ def explorer(
         raise ValueError(f"{len(images)} images but {len(labels)} labels: pass one label per image")
     if not (isinstance(check_points, int) and check_points >= 1):
         raise ValueError(f"check_points must be a positive int, got {check_points!r}")
-    count = max(check_points, classes)
-    device = next(model.parameters()).device
+
+
+def _check_lattice(count: int, latent: int, classes: int, extent: float, seed: int):
+    """``count`` check points on the arrow keys' lattice (k steps of extent / STEPS,
+    |k| <= STEPS), so that a browser can reach each exactly from the origin: the steps
+    ``(count, latent)``, z (float64) and, for a conditional model, labels that give every
+    class at least once, in a shuffled order (else None)."""
     generator = torch.Generator().manual_seed(seed)
-    # on the arrow keys' lattice, so that a browser can reach each of them exactly
-    # from the origin: k steps of extent / STEPS, |k| <= STEPS
     steps = torch.randint(-STEPS, STEPS + 1, (count, latent), generator=generator)
     z = steps.double() * (extent / STEPS)
-    # every class at least once, in a shuffled order
     y = torch.arange(count)[torch.randperm(count, generator=generator)] % classes if classes else None
-    # torch decodes the check points twice: with the model as it is, and with a copy
-    # whose weights are rounded to `dtype` as the page's are. The page must reproduce
-    # the second to float32 round-off; the two differ by the rounding alone.
-    rounded_model = copy.deepcopy(model)
-    with torch.no_grad():
-        for parameter in rounded_model.parameters():
-            parameter.copy_(parameter.to(getattr(torch, dtype)).float())
+    return steps, z, y
+
+
+@torch.no_grad()
+def _decode_and_encode(model, dtype, z, y, images, labels):
+    """torch's pixels at the check points twice, with the model as it is and with a copy
+    whose weights are rounded to ``dtype`` as the page's are (the page must reproduce
+    the second to float32 round-off; the two differ by the rounding alone), and the code
+    means of ``images`` (None without images). All on the CPU; the model's mode is kept."""
+    rounded = copy.deepcopy(model)
+    for parameter in rounded.parameters():
+        parameter.copy_(parameter.to(getattr(torch, dtype)).float())
+    device = next(model.parameters()).device
+    zs, ys = z.float().to(device), None if y is None else y.to(device)
     was_training = model.training
     model.eval()
-    rounded_model.eval()
-    zs, ys = z.float().to(device), None if y is None else y.to(device)
+    rounded.eval()
     try:
-        with torch.no_grad():
-            exact = _decode(model, zs, ys).cpu()
-            reference = _decode(rounded_model, zs, ys).cpu()
-            codes = None
-            if images is not None:
-                codes = encode(model, images.to(device), labels.to(device) if classes else None)
-                codes = (codes[0] if isinstance(codes, tuple) else codes).cpu()
+        exact, reference = _decode(model, zs, ys).cpu(), _decode(rounded, zs, ys).cpu()
+        codes = None
+        if images is not None:
+            codes = encode(model, images.to(device), None if labels is None else labels.to(device))
+            codes = (codes[0] if isinstance(codes, tuple) else codes).cpu()
     finally:
         model.train(was_training)
-    rounding = (reference - exact).abs().max().item()
-    if not rounding <= MAX_ROUNDING[dtype]:
-        raise ValueError(
-            f"{dtype} weights change this decoder's pixels by up to {rounding:.2e} at the check points, "
-            f"more than {MAX_ROUNDING[dtype]:.1e}: the page would not draw torch's digits; use dtype='float32'"
-        )
-    embedded = [(w.to(dtype=getattr(torch, dtype)), b.to(dtype=getattr(torch, dtype)), relu) for w, b, relu in layers]
+    return exact, reference, codes
+
+
+def _page_data(model, layers, classes, extent, dtype, checks, codes, labels) -> dict:
+    """What the page embeds: the weights as ``dtype``, the checks, the dots; with an id
+    from the content, so that the same model and points give the same page."""
+    as_dtype = getattr(torch, dtype)
     data = {
-        "extent": float(extent),
-        "steps": STEPS,
-        "latent": latent,
-        "classes": classes,
-        "dtype": dtype,
-        "model": type(model).__name__,
-        "layers": [
-            {"in": w.shape[1], "out": w.shape[0], "w": _b64(w), "b": _b64(b), "relu": relu} for w, b, relu in embedded
-        ],
-        "checks": {
-            "z": z.tolist(),
-            "steps": steps.tolist(),
-            "y": [] if y is None else y.tolist(),
-            "torch": _b64(reference),
-            "rounding": rounding,
-            "tolerance": ARITHMETIC,
-        },
-        "points": [],
-        "labels": [],
-        "palette": PALETTE,
+        "extent": float(extent), "steps": STEPS, "latent": model.latent_dim, "classes": classes,
+        "dtype": dtype, "model": type(model).__name__,
+        "layers": [{"in": w.shape[1], "out": w.shape[0], "w": _b64(w.to(dtype=as_dtype)),
+                    "b": _b64(b.to(dtype=as_dtype)), "relu": relu} for w, b, relu in layers],
+        "checks": checks, "points": [], "labels": [], "palette": PALETTE,
     }
     if codes is not None:
         data["points"] = [round(v, 3) for v in codes.flatten().tolist()]
         data["labels"] = [] if labels is None else [int(v) for v in labels.tolist()]
-    # the same model and points give the same page: an id from the content
-    data = {"id": hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10], **data}
-    result = Explorer(data)
-    if result.nbytes > MAX_BYTES:
-        raise ValueError(
-            f"this explorer would put {result.nbytes:,} bytes in the page, more than {MAX_BYTES:,}: "
-            "use dtype='float16', fewer images, or a smaller decoder"
-        )
-    return result
+    return {"id": hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10], **data}
 
 
 def _decoder_layers(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor, bool]]:
