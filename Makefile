@@ -10,7 +10,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 
-.PHONY: help venv book translations test unit execute pin format student bench site-check clean
+.PHONY: help venv book translations test quick unit execute pin format student bench site-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,13 +34,24 @@ translations: $(STAMP)  ## after changing English text: refresh locale/zh_CN's c
 	$(VENV)/bin/sphinx-intl update -p _build/i18n/_build/gettext -l zh_CN -d locale
 	$(PY) tools/check_translations.py || true
 
-test: $(STAMP)  ## unit tests + every notebook in smoke mode (nbval), then the strict book build
-	VAELIB_SMOKE=1 $(PY) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env \
+# Two pytest-xdist workers, one per core, each computing on one thread; a chapter's
+# run and its mutation rows are one test class, which loadscope keeps on one worker,
+# so each chapter runs once.
+PYTEST_FAST := OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadscope
+
+test: $(STAMP)  ## unit tests, every chapter in smoke mode and its mutations, then the strict book build
+	VAELIB_SMOKE=1 $(PYTEST_FAST) tests --durations=10 \
 	    --cov=vaelib --cov-report=term-missing --cov-fail-under=90
 	$(MAKE) --no-print-directory book
 
-unit: $(STAMP)  ## only vaelib's unit tests and the notebook hygiene tests
-	$(PY) -m pytest tests
+# BASE: the commit to compare with (HEAD: uncommitted work; BASE=main for a branch)
+BASE ?= HEAD
+quick: $(STAMP)  ## only what a change touches: unit tests, changed chapters and their mutations (BASE=HEAD)
+	$(PY) tools/quick_test.py $(BASE)
+
+unit: $(STAMP)  ## only vaelib's unit tests and the notebook hygiene tests (no chapter runs)
+	VAELIB_SMOKE=1 $(PYTEST_FAST) tests \
+	    -k "not test_the_chapter_runs_and_prints_what_it_stores and not test_the_chapter_fails_when_the_formula_is_broken"
 
 execute: $(STAMP)  ## re-run every notebook in place, full mode, fresh kernel (refreshes committed outputs)
 	env -u VAELIB_SMOKE $(PY) tools/execute_notebooks.py $(NOTEBOOKS)

