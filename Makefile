@@ -36,8 +36,8 @@ translations: $(STAMP)  ## after changing English text: refresh locale/zh_CN's c
 
 # Two pytest-xdist workers, one per core, each computing on one thread; a chapter's
 # run and its mutation rows are one test class, which loadscope keeps on one worker,
-# so each chapter runs once.
-PYTEST_FAST := OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadscope
+# so each chapter runs once; the classes come slowest first, in the order defined.
+PYTEST_FAST := OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadscope --no-loadscope-reorder
 
 test: $(STAMP)  ## unit tests, every chapter in smoke mode and its mutations, then the strict book build
 	VAELIB_SMOKE=1 $(PYTEST_FAST) tests --durations=10 \

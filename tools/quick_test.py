@@ -60,7 +60,7 @@ def main(argv: list[str]) -> int:
     chapters = changed_chapters(changed)
     print(f"changed since {base}: {len(changed)} files; chapters to run: {', '.join(chapters) or 'none'}")
     env = {**os.environ, "VAELIB_SMOKE": "1", "OMP_NUM_THREADS": "1"}  # as make test runs them
-    command = [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadscope", *arguments, *extra]
+    command = [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadscope", "--no-loadscope-reorder", *arguments, *extra]
     return subprocess.run(command, cwd=ROOT, env=env).returncode
 
 
