@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .history import History
-from .objectives import same_settings
+from .objectives import describe_settings, same_settings
 from .version import __version__
 
 
@@ -144,15 +144,9 @@ def check_same_objective(history: History, settings: dict, path="the checkpoint"
     """Raise ``CheckpointError`` unless ``history`` was trained under objective ``settings``."""
     if not same_settings(history.objective, settings):
         raise CheckpointError(
-            f"{path} was trained under the objective {_describe_settings(history.objective)}, not "
-            f"{_describe_settings(settings)}: resume with the same objective. {_START_AFRESH}"
+            f"{path} was trained under the objective {describe_settings(history.objective)}, not "
+            f"{describe_settings(settings)}: resume with the same objective. {_START_AFRESH}"
         )
-
-
-def _describe_settings(settings: dict) -> str:
-    settings = dict(settings)
-    name = settings.pop("name", "with")
-    return f"{name}({', '.join(f'{key}={value!r}' for key, value in settings.items())})"
 
 
 def _same_model(writer: dict, this: dict) -> bool:

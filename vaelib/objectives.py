@@ -60,9 +60,7 @@ class Objective:
         return {"name": type(self).__name__, "binarize": self.binarize}
 
     def __repr__(self) -> str:
-        settings = self.settings()
-        name = settings.pop("name")
-        return f"{name}({', '.join(f'{key}={value!r}' for key, value in settings.items())})"
+        return describe_settings(self.settings())
 
 
 class NegativeELBO(Objective):
@@ -181,6 +179,14 @@ def as_objective(objective, model: nn.Module) -> Objective:
     if callable(objective):
         return _Callable(objective)
     raise TypeError(f"objective must be an Objective (e.g. vaelib.BetaObjective(beta=4)) or a loss callable, got {objective!r}")
+
+
+def describe_settings(settings: dict) -> str:
+    """Objective settings as messages show them: ``BetaObjective(beta=4.0, ...)``
+    (``with(...)`` for a record without a name, from before ``fit`` took one objective)."""
+    settings = dict(settings)
+    name = settings.pop("name", "with")
+    return f"{name}({', '.join(f'{key}={value!r}' for key, value in settings.items())})"
 
 
 def same_settings(saved: dict, current: dict) -> bool:
