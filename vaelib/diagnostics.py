@@ -42,7 +42,7 @@ def _encode_all(model: nn.Module, x: torch.Tensor, batch_size: int) -> tuple[tor
 
 
 def kl_per_dimension(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Mean over the images ``x`` ``(N, D)`` of KL(q(z_j | x) || N(0, 1)) for each latent
+    """Mean over the images ``x`` ``(n, D)`` of KL(q(z_j | x) || N(0, 1)) for each latent
     dimension j, in nats, shape ``(L,)``; the entries sum to the mean KL term of the
     ELBO. Introduced in chapter 5."""
     mu, logvar = _encode_all(model, x, batch_size)
@@ -73,10 +73,10 @@ def active_units(model: nn.Module, x: torch.Tensor, threshold: float = 0.01, bat
 def rate_distortion(
     model: nn.Module, x: torch.Tensor, samples: int = 1, batch_size: int = 1000
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-image rate and distortion in nats, two tensors of shape ``(N,)``.
+    """Per-image rate and distortion in nats, two tensors of shape ``(n,)``.
 
     Rate R(x) = KL(q(z | x) || p(z)), exact (closed form). Distortion
-    D(x) = E_q[−log p(x | z)], estimated from ``samples`` reparameterized draws of z
+    𝒟(x) = E_q[−log p(x | z)], estimated from ``samples`` reparameterized draws of z
     per image. Their sum estimates the negative ELBO of each image: with
     ``samples=1``, the same random state and ``len(x) <= batch_size`` (one chunk,
     so one draw of the noise), it is ``negative_elbo(model, x, reduction="none")``
@@ -109,14 +109,14 @@ def mutual_information(
     chunk_size: int = 256,
     generator: torch.Generator | None = None,
 ) -> float:
-    """I_q(x; z) in nats, with x uniform over the N images ``x`` and z ~ q(z | x).
+    """I_q(x; z) in nats, with x uniform over the n images ``x`` and z ~ q(z | x).
 
-    Math: (1/N) Σ_n E_{z ~ q(z | x_n)}[log q(z | x_n) − log q(z)], where the
-    aggregate posterior q(z) = (1/N) Σ_m q(z | x_m) is the mixture of all N codes
+    Math: (1/n) Σ_i E_{z ~ q(z | x_i)}[log q(z | x_i) − log q(z)], where the
+    aggregate posterior q(z) = (1/n) Σ_m q(z | x_m) is the mixture of all n codes
     (Hoffman and Johnson, 2016), estimated from ``samples`` draws per image. The
     quantity lies between 0 and the mean rate (the rate minus it is
-    KL(q(z) || p(z)) ≥ 0); the estimate cannot exceed log N, since each draw's own
-    code is one of the N components. Memory is bounded: the (samples · N) × N table
+    KL(q(z) || p(z)) ≥ 0); the estimate cannot exceed log n, since each draw's own
+    code is one of the n components. Memory is bounded: the (samples · n) × n table
     of log q(z | x_m) is built ``chunk_size`` draws at a time. All draws are made first, from
     ``generator``, so the estimate does not depend on ``chunk_size``. Introduced in
     chapter 6.
@@ -130,13 +130,13 @@ def mutual_information(
     z = (mu + torch.exp(0.5 * logvar) * eps.to(mu.device)).reshape(samples * n, latent)
     own = z.new_empty(samples * n)
     mixture = z.new_empty(samples * n)
-    precision = torch.exp(-logvar)  # 1 / σ², (N, L)
+    precision = torch.exp(-logvar)  # 1 / σ², (n, L)
     # log N(z; μ_m, σ_m²) = −½ [Σ_j (z_j − μ_mj)² / σ_mj² + Σ_j log σ_mj² + L log 2π],
-    # expanded in z so that the (draws × N) table is two matrix products
+    # expanded in z so that the (draws × n) table is two matrix products
     constant = -0.5 * ((mu.pow(2) * precision).sum(1) + logvar.sum(1) + latent * math.log(2 * math.pi))
     for start in range(0, samples * n, chunk_size):
         zc = z[start : start + chunk_size]
-        table = constant - 0.5 * (zc.pow(2) @ precision.T) + zc @ (mu * precision).T  # (c, N)
+        table = constant - 0.5 * (zc.pow(2) @ precision.T) + zc @ (mu * precision).T  # (c, n)
         index = torch.arange(start, start + len(zc), device=z.device) % n  # each draw's own image
         own[start : start + len(zc)] = table.gather(1, index[:, None]).squeeze(1)
         mixture[start : start + len(zc)] = torch.logsumexp(table, dim=1) - math.log(n)

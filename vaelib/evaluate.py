@@ -22,7 +22,7 @@ def evaluate(
     loss_fn: Callable | None = None,
     labels: torch.Tensor | None = None,
 ) -> float:
-    """Mean loss over ``images`` ``(N, D)`` in nats per image (the negative ELBO for a VAE).
+    """Mean loss over ``images`` ``(n, D)`` in nats per image (the negative ELBO for a VAE).
 
     Runs on the model's device, in batches, in eval mode. ``labels`` (int64, one per
     image) are passed on to the loss, for a conditional model. Introduced in chapter 5.
@@ -62,7 +62,7 @@ def importance_log_likelihood(
 
     Math: log (1/k) Σ_i p(x | z_i) p(z_i) / q(z_i | x), by logsumexp. With k = 1 it is
     the one-sample ELBO; it rises towards log p(x) as k grows. The k samples are drawn
-    ``chunk_size`` at a time, so memory stays bounded. Shapes ``(B, D)`` → ``(B,)``.
+    ``chunk_size`` at a time, so memory stays bounded. Shapes ``(n, D)`` → ``(n,)``.
     A Bernoulli model accepts binary pixels only: on grey levels the result would be
     the log of nothing (``ValueError``). For a conditional model, pass ``labels``: the
     estimate is then of log p(x | y). Introduced in chapter 5.
@@ -87,7 +87,7 @@ def importance_log_likelihood(
     running = torch.full(mu.shape[:1], -math.inf, dtype=torch.float64, device=mu.device)
     for start in range(0, k, chunk_size):
         eps = torch.randn((min(chunk_size, k - start), *mu.shape), dtype=mu.dtype, device=mu.device)
-        z = mu + std * eps  # (c, B, L)
+        z = mu + std * eps  # (c, n, L)
         log_w = (
             log_likelihood(model, x, z, labels)
             + gaussian_log_likelihood(z, torch.zeros_like(z), 0.0)
@@ -99,8 +99,8 @@ def importance_log_likelihood(
 
 @torch.no_grad()
 def nearest_distance(points: torch.Tensor, reference: torch.Tensor, chunk_size: int = 1024) -> torch.Tensor:
-    """Euclidean distance from each of ``points`` ``(N, L)`` to its nearest row of
-    ``reference`` ``(M, L)``, shape ``(N,)``; computed in chunks of points.
+    """Euclidean distance from each of ``points`` ``(n, L)`` to its nearest row of
+    ``reference`` ``(m, L)``, shape ``(n,)``; computed in chunks of points.
 
     Chapter 0 uses it to measure the holes in an autoencoder's latent space: how far
     random latent draws land from every real encoding. Introduced in chapter 0.

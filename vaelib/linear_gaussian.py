@@ -2,7 +2,7 @@
 form, so that every estimate of the course can be checked against them (chapters 2, 3).
 
 Like the neural models, it offers ``log_likelihood(x, z)`` = log p(x | z), shape
-``(..., B)``, which the losses and the importance-sampling estimator call.
+``(..., n)``, which the losses and the importance-sampling estimator call.
 """
 
 from __future__ import annotations
@@ -42,14 +42,14 @@ class LinearGaussian(nn.Module):
         return MultivariateNormal(self.bias, covariance_matrix=cov)
 
     def posterior(self, x: torch.Tensor) -> MultivariateNormal:
-        """p(z | x) = N(m, Σ), batched over x ``(B, D)`` (means ``(B, L)``)."""
+        """p(z | x) = N(m, Σ), batched over x ``(n, D)`` (means ``(n, L)``)."""
         check_tensor(x, "x", ndim=2, last_dim=self.data_dim)
         cov = torch.linalg.inv(self.posterior_precision())
         mean = (x.double() - self.bias) @ self.weight @ cov.T / self.noise_std**2
         return MultivariateNormal(mean, covariance_matrix=cov)
 
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """log p(x | z) = log N(x; W z + b, s² I): x ``(B, D)``, z ``(..., B, L)`` → ``(..., B)``."""
+        """log p(x | z) = log N(x; W z + b, s² I): x ``(n, D)``, z ``(..., n, L)`` → ``(..., n)``."""
         check_tensor(z, "z", last_dim=self.latent_dim)
         mean = z.double() @ self.weight.T + self.bias
         return gaussian_log_likelihood(x.double(), mean, 2.0 * torch.log(torch.tensor(self.noise_std)))
@@ -63,7 +63,7 @@ class LinearGaussian(nn.Module):
         """The best diagonal q(z | x): mean m and variances 1 / diag(Σ⁻¹).
 
         These minimize KL(q || p(z | x)) over diagonal Gaussians (mean-field), and q is
-        exact when Wᵀ W is diagonal (always when L = 1). Shapes ``(B, D)`` → ``(B, L)``.
+        exact when Wᵀ W is diagonal (always when L = 1). Shapes ``(n, D)`` → ``(n, L)``.
         """
         mean = self.posterior(x).mean
         logvar = -torch.log(torch.diagonal(self.posterior_precision()))
@@ -74,8 +74,8 @@ class LinearGaussian(nn.Module):
 
         Math: E_q[log p(x | z)] − KL(q || N(0, I)), where
         E_q[log p(x | z)] = log N(x; W mu + b, s² I) − Σ_d Σ_j W_dj² σ_j² / (2 s²).
-        It equals log p(x) exactly when q is the posterior. Shapes: x ``(B, D)``,
-        mu and logvar ``(B, L)`` → ``(B,)``. Introduced in chapter 3.
+        It equals log p(x) exactly when q is the posterior. Shapes: x ``(n, D)``,
+        mu and logvar ``(n, L)`` → ``(n,)``. Introduced in chapter 3.
         """
         check_tensor(x, "x", ndim=2, last_dim=self.data_dim)
         check_tensor(mu, "mu", ndim=2, last_dim=self.latent_dim)

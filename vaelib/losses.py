@@ -13,7 +13,7 @@ REDUCTIONS = ("mean", "sum", "none")
 
 
 def reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
-    """Per-image values ``(B,)`` → their mean (nats per image), sum (nats per batch) or themselves."""
+    """Per-image values ``(n,)`` → their mean (nats per image), sum (nats per batch) or themselves."""
     if reduction == "mean":
         return values.mean()
     if reduction == "sum":
@@ -40,7 +40,7 @@ def encode(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | None = None
 
 
 def log_likelihood(model: nn.Module, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor | None = None):
-    """log p(x | z), or log p(x | z, y) for a conditional model: ``(..., B)``."""
+    """log p(x | z), or log p(x | z, y) for a conditional model: ``(..., n)``."""
     if getattr(model, "conditional", False):
         return model.log_likelihood(x, z, labels)
     return model.log_likelihood(x, z)
@@ -51,7 +51,7 @@ def elbo_terms(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The ELBO's two terms per image, from one reparameterized z ~ q(z | x).
 
-    Returns (reconstruction log p(x | z), KL(q(z | x) || p(z))), each ``(B,)``, so that
+    Returns (reconstruction log p(x | z), KL(q(z | x) || p(z))), each ``(n,)``, so that
     ELBO = reconstruction − KL. For a conditional model, pass ``labels``: the terms
     are then those of the bound on log p(x | y). Introduced in chapter 3.
     """
@@ -71,7 +71,7 @@ def negative_elbo(
     """−ELBO = −E_q[log p(x | z)] + β KL(q(z | x) || p(z)), one reparameterized sample.
 
     The loss to minimize, in nats per image with ``reduction="mean"``, nats per batch
-    with ``"sum"``, shape ``(B,)`` with ``"none"``. β = 1 is the true negative ELBO.
+    with ``"sum"``, shape ``(n,)`` with ``"none"``. β = 1 is the true negative ELBO.
     ``labels`` (int64, one per image) are for a conditional model. Introduced in
     chapter 5.
     """
@@ -90,10 +90,10 @@ def beta_objective(
     reduction: str = "mean",
     labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The β-VAE objective D̂ + β R̂, with free bits: what ``fit`` minimizes.
+    """The β-VAE objective 𝒟̂ + β R̂, with free bits: what ``fit`` minimizes.
 
-    Math: mean_b[−log p(x_b | z_b)] + β Σ_j max(λ, mean_b KL(q(z_j | x_b) || N(0, 1))),
-    one reparameterized z_b per image, λ = ``free_bits`` in nats per latent dimension,
+    Math: mean_i[−log p(x_i | z_i)] + β Σ_j max(λ, mean_i KL(q(z_j | x_i) || N(0, 1))),
+    one reparameterized z_i per image, λ = ``free_bits`` in nats per latent dimension,
     averaged over the batch (Kingma et al., 2016, who clamp groups of dimensions;
     here each group is one dimension). With λ = 0 it is
     ``negative_elbo(model, x, beta)``; with β = 1 and λ = 0, the negative ELBO. A

@@ -2,7 +2,7 @@
 convolutional VAE, a conditional VAE and a plain autoencoder. The exact linear-Gaussian
 model is in ``linear_gaussian.py``.
 
-Every model offers ``log_likelihood(x, z)`` = log p(x | z), shape ``(..., B)``, which
+Every model offers ``log_likelihood(x, z)`` = log p(x | z), shape ``(..., n)``, which
 the losses and the importance-sampling estimator call.
 """
 
@@ -56,7 +56,7 @@ class _MLPLatentModel(nn.Module):
         return self.decoder(z)
 
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """log p(x | z) under Bernoulli pixels: x ``(B, D)``, z ``(..., B, L)`` → ``(..., B)``."""
+        """log p(x | z) under Bernoulli pixels: x ``(n, D)``, z ``(..., n, L)`` → ``(..., n)``."""
         return bernoulli_log_likelihood(x, self.decode(z))
 
 
@@ -116,7 +116,7 @@ class VAE(_MLPLatentModel):
             )
 
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """log p(x | z) under this model's ``likelihood``: x ``(B, D)``, z ``(..., B, L)`` → ``(..., B)``."""
+        """log p(x | z) under this model's ``likelihood``: x ``(n, D)``, z ``(..., n, L)`` → ``(..., n)``."""
         logits = self.decode(z)
         if self.likelihood == "bernoulli":
             return bernoulli_log_likelihood(x, logits)
@@ -134,7 +134,7 @@ class VAE(_MLPLatentModel):
         return torch.sigmoid(logits)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """q(z | x) = N(mu, diag exp(logvar)): ``(B, D)`` → two ``(B, L)`` tensors."""
+        """q(z | x) = N(mu, diag exp(logvar)): ``(n, D)`` → two ``(n, L)`` tensors."""
         check_tensor(x, "x", ndim=2, last_dim=self.data_dim)
         hidden = self.encoder(x)
         return self.fc_mu(hidden), self.fc_logvar(hidden)
@@ -142,14 +142,14 @@ class VAE(_MLPLatentModel):
     def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         """z = mu + std * eps with eps ~ N(0, I): differentiable in mu and logvar.
 
-        Shapes ``(B, L)`` → ``(B, L)``. Introduced in chapter 4.
+        Shapes ``(n, L)`` → ``(n, L)``. Introduced in chapter 4.
         """
         std = torch.exp(0.5 * logvar)  # σ = exp(½ log σ²)
         eps = torch.randn_like(std)
         return mu + std * eps
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One reparameterized pass: ``(B, D)`` → (logits ``(B, D)``, mu, logvar ``(B, L)``)."""
+        """One reparameterized pass: ``(n, D)`` → (logits ``(n, D)``, mu, logvar ``(n, L)``)."""
         mu, logvar = self.encode(x)
         return self.decode(self.reparameterize(mu, logvar)), mu, logvar
 
@@ -165,7 +165,7 @@ class VAE(_MLPLatentModel):
 
 class ConvVAE(VAE):
     """A convolutional VAE for 28 × 28 images with the ``VAE``'s interface: flat images
-    ``(B, 784)`` in, Bernoulli pixel logits out, so ``fit``, ``evaluate`` and
+    ``(n, 784)`` in, Bernoulli pixel logits out, so ``fit``, ``evaluate`` and
     ``importance_log_likelihood`` take it unchanged.
 
     Encoder: two stride-2 convolutions (1 → ``channels[0]`` → ``channels[1]``, 4 × 4
@@ -270,13 +270,13 @@ class ConditionalVAE(nn.Module):
         return one_hot.expand(*like.shape[:-1], self.num_classes)
 
     def encode(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """q(z | x, y) = N(mu, diag exp(logvar)): x ``(B, D)``, labels ``(B,)`` → two ``(B, L)``."""
+        """q(z | x, y) = N(mu, diag exp(logvar)): x ``(n, D)``, labels ``(n,)`` → two ``(n, L)``."""
         check_tensor(x, "x", ndim=2, last_dim=self.data_dim)
         hidden = self.encoder(torch.cat([x, self._one_hot(labels, x)], dim=-1))
         return self.fc_mu(hidden), self.fc_logvar(hidden)
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Pixel logits of p(x | z, y): z ``(..., B, L)``, labels ``(B,)`` → ``(..., B, D)``."""
+        """Pixel logits of p(x | z, y): z ``(..., n, L)``, labels ``(n,)`` → ``(..., n, D)``."""
         check_tensor(z, "z", last_dim=self.latent_dim)
         if z.dim() < 2:
             raise ValueError(f"z must have a batch dimension, got shape {tuple(z.shape)}")
@@ -288,15 +288,15 @@ class ConditionalVAE(nn.Module):
         return mu + std * torch.randn_like(std)
 
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """log p(x | z, y) under Bernoulli pixels: x ``(B, D)``, z ``(..., B, L)`` → ``(..., B)``."""
+        """log p(x | z, y) under Bernoulli pixels: x ``(n, D)``, z ``(..., n, L)`` → ``(..., n)``."""
         return bernoulli_log_likelihood(x, self.decode(z, labels))
 
     def pixel_mean(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """E[x | z, y], the decoded pixel probabilities: ``(..., B, L)`` → ``(..., B, D)``."""
+        """E[x | z, y], the decoded pixel probabilities: ``(..., n, L)`` → ``(..., n, D)``."""
         return torch.sigmoid(self.decode(z, labels))
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One reparameterized pass: (logits ``(B, D)``, mu, logvar ``(B, L)``)."""
+        """One reparameterized pass: (logits ``(n, D)``, mu, logvar ``(n, L)``)."""
         mu, logvar = self.encode(x, labels)
         return self.decode(self.reparameterize(mu, logvar), labels), mu, logvar
 
@@ -327,10 +327,10 @@ class Autoencoder(_MLPLatentModel):
         self.decoder = _mlp(latent_dim, hidden_dim, data_dim)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The code z of each image: ``(B, D)`` → ``(B, L)``."""
+        """The code z of each image: ``(n, D)`` → ``(n, L)``."""
         check_tensor(x, "x", ndim=2, last_dim=self.data_dim)
         return self.encoder(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Reconstruction logits, ``(B, D)`` → ``(B, D)``."""
+        """Reconstruction logits, ``(n, D)`` → ``(n, D)``."""
         return self.decode(self.encode(x))

@@ -79,7 +79,7 @@ class NegativeELBO(Objective):
 
 
 class BetaObjective(NegativeELBO):
-    """The β objective D̂ + β R̂ of chapter 6 (``beta_objective``), with its schedule.
+    """The β objective 𝒟̂ + β R̂ of chapter 6 (``beta_objective``), with its schedule.
 
     ``beta`` weighs the KL term (the rate); ``warmup_epochs`` raises that weight
     linearly, step by step, from 0 at the first step to ``beta`` at the first step after

@@ -16,7 +16,7 @@ from .utils import check_tensor
 
 
 def _as_square_images(images: torch.Tensor, name: str) -> np.ndarray:
-    """``(N, D)`` with D a square number → ``(N, side, side)`` numpy array."""
+    """``(n, D)`` with D a square number → ``(n, side, side)`` numpy array."""
     check_tensor(images, name, ndim=2)
     side = math.isqrt(images.shape[1])
     if side * side != images.shape[1]:
@@ -25,7 +25,7 @@ def _as_square_images(images: torch.Tensor, name: str) -> np.ndarray:
 
 
 def _tile(images: np.ndarray, ncol: int) -> np.ndarray:
-    """Tile ``(N, h, w)`` into one ``(rows*h, ncol*w)`` image with blank padding."""
+    """Tile ``(n, h, w)`` into one ``(rows*h, ncol*w)`` image with blank padding."""
     n, h, w = images.shape
     rows = math.ceil(n / ncol)
     canvas = np.ones((rows * h, ncol * w), dtype=np.float32)
@@ -36,7 +36,7 @@ def _tile(images: np.ndarray, ncol: int) -> np.ndarray:
 
 
 def image_grid(images: torch.Tensor, ncol: int = 8, title: str = "images") -> Figure:
-    """Images ``(N, D)`` in [0, 1], ``ncol`` to a row, in one grey-scale panel.
+    """Images ``(n, D)`` in [0, 1], ``ncol`` to a row, in one grey-scale panel.
 
     Introduced in chapter 0.
     """
@@ -50,7 +50,7 @@ def image_grid(images: torch.Tensor, ncol: int = 8, title: str = "images") -> Fi
 
 
 def reconstruction_grid(originals: torch.Tensor, reconstructions: torch.Tensor, title: str = "reconstructions") -> Figure:
-    """Originals (top row) above their reconstructions (bottom row), each ``(N, D)``.
+    """Originals (top row) above their reconstructions (bottom row), each ``(n, D)``.
 
     Introduced in chapter 0.
     """
@@ -71,14 +71,14 @@ def reconstruction_grid(originals: torch.Tensor, reconstructions: torch.Tensor, 
 
 
 def latent_scatter(z: torch.Tensor, labels: torch.Tensor, title: str = "latent codes by digit") -> Figure:
-    """The first two latent coordinates of ``z`` ``(N, L)``, coloured by ``labels`` ``(N,)``.
+    """The first two latent coordinates of ``z`` ``(n, L)``, coloured by ``labels`` ``(n,)``.
 
     Introduced in chapter 0.
     """
     check_tensor(z, "z", ndim=2)
     check_tensor(labels, "labels", ndim=1)
     if z.shape[1] < 2 or len(labels) != len(z):
-        raise ValueError(f"z must be (N, L>=2) with one label per row, got {tuple(z.shape)} and {len(labels)} labels")
+        raise ValueError(f"z must be (n, L>=2) with one label per row, got {tuple(z.shape)} and {len(labels)} labels")
     z, labels = z.detach().cpu().numpy(), labels.cpu().numpy()
     fig, ax = plt.subplots(figsize=(6, 5))
     points = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=4, alpha=0.7, vmin=-0.5, vmax=9.5)

@@ -1,8 +1,8 @@
 """Log-densities, the Gaussian KL and Monte Carlo estimates, in nats.
 
 Every function sums over the last dimension (one data point or latent vector) and
-keeps the leading ones, so ``(B, D)`` inputs give ``(B,)`` outputs and ``(K, B, D)``
-inputs give ``(K, B)``.
+keeps the leading ones, so ``(n, D)`` inputs give ``(n,)`` outputs and ``(K, n, D)``
+inputs give ``(K, n)``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ LOG_2PI = math.log(2.0 * math.pi)
 def kl_normal_std(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, diag exp(logvar)) || N(0, I)) in nats, summed over the last dim.
 
-    Math: ½ Σ_j (μ_j² + σ_j² − log σ_j² − 1). Shapes: ``(B, L)`` → ``(B,)``.
+    Math: ½ Σ_j (μ_j² + σ_j² − log σ_j² − 1). Shapes: ``(n, L)`` → ``(n,)``.
     Introduced in chapter 3.
     """
     check_tensor(mu, "mu")
@@ -39,8 +39,8 @@ def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Ten
     (grey levels are allowed, as in the source's loss). It is log p(x | z) only
     for binary ``x`` in {0, 1}; for grey-level ``x`` the result is the negative
     binary cross-entropy, not a log-likelihood (it is the log of no normalized
-    distribution over images). Shapes: ``x`` ``(B, D)`` and
-    ``logits`` ``(..., B, D)`` → ``(..., B)``. Introduced in chapter 5.
+    distribution over images). Shapes: ``x`` ``(n, D)`` and
+    ``logits`` ``(..., n, D)`` → ``(..., n)``. Introduced in chapter 5.
     """
     check_tensor(x, "x")
     check_tensor(logits, "logits")
@@ -81,7 +81,7 @@ def continuous_bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -
     Math: Σ_d [x_d log λ_d + (1 − x_d) log(1 − λ_d) + log C(λ_d)], λ_d =
     sigmoid(logits_d): the Bernoulli term of ``bernoulli_log_likelihood`` plus the
     normalizer that makes it a proper density for grey levels. Shapes: ``x``
-    ``(B, D)`` and ``logits`` ``(..., B, D)`` → ``(..., B)``. Introduced in chapter 5.
+    ``(n, D)`` and ``logits`` ``(..., n, D)`` → ``(..., n)``. Introduced in chapter 5.
     """
     unnormalized = bernoulli_log_likelihood(x, logits)
     return unnormalized + continuous_bernoulli_log_normalizer(logits).sum(dim=-1)

@@ -93,7 +93,7 @@ def fit(
     progress: bool = True,
     checkpoint: str | os.PathLike | None = None,
 ) -> History:
-    """Train ``model`` with Adam on ``train_images`` ``(N, D)`` for ``epochs`` epochs in all.
+    """Train ``model`` with Adam on ``train_images`` ``(n, D)`` for ``epochs`` epochs in all.
 
     ``objective`` is what the optimizer minimizes: by default the negative ELBO for a
     VAE (``NegativeELBO()``) and the reconstruction loss for an autoencoder
