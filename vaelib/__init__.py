@@ -24,6 +24,7 @@ from .probability import (
     kl_normal_std,
     mc_estimate,
 )
+from .seeds import Spread, clearly_below
 from .speed import fit_dataloader, training_matmul_precision
 from .train import NonFiniteLossError, fit
 from .utils import pick_device, seed_all, smoke_mode, value_checks
@@ -47,6 +48,8 @@ __all__ = [
     "NonFiniteLossError",
     "Objective",
     "ReconstructionLoss",
+    "Spread",
+    "clearly_below",
     "CheckpointError",
     "Explorer",
     "explorer",
