@@ -216,7 +216,11 @@ def run(notebook, mutations=(), folder: Path = ROOT / "notebooks") -> dict:
         paths = [Path(scratch) / name for name in ("notebook.ipynb", "mutations.json", "outcomes.json", "log")]
         paths[0].write_text(json.dumps(notebook))
         paths[1].write_text(json.dumps([{"index": i, "source": source} for i, source in mutations]))
+        # an empty data folder: chapters read the offline sample, as in CI, even where
+        # data/ holds the full MNIST for `make execute`
+        (Path(scratch) / "no-data").mkdir()
         env = {**os.environ, "VAELIB_SMOKE": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+        env["VAELIB_DATA"] = str(Path(scratch) / "no-data")
         with paths[3].open("w") as log:  # what the chapter printed, tracebacks included
             runner = subprocess.run(
                 [sys.executable, __file__, *map(str, paths[:3])], env=env, cwd=folder, stdout=log, stderr=log
